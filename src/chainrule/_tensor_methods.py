@@ -1,0 +1,254 @@
+"""Bind the ops onto Tensor as methods and operators (``x.exp()``, ``x + y``, ``x[i]``).
+
+Kept apart from tensor.py so that the Tensor class imports nothing above it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _dtype
+from .ops import creation, inplace, math, shape
+from .ops._convert import cast, pick_dim, shape_arg
+from .tensor import Tensor, _wrap
+
+
+def _swap(fn: Any) -> Any:
+    def reflected(self: Tensor, other: Any) -> Tensor:
+        return fn(other, self)
+
+    return reflected
+
+
+def _to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False,
+        non_blocking: bool = False) -> Tensor:
+    """Convert dtype (``x.to(chainrule.float64)``, ``x.to(other)``); device 'cpu' only."""
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif isinstance(arg, (_dtype.dtype, np.dtype, type)):
+            dtype = arg
+        elif arg is not None:
+            creation._check_device(arg)
+    if device is not None:
+        creation._check_device(device)
+    if dtype is None:
+        return math.mul(self, 1) if copy else self
+    out = cast(self, _dtype.to_numpy_dtype(dtype))
+    return out.clone() if copy and out is self else out
+
+
+def _dtype_method(target: _dtype.dtype) -> Any:
+    def convert(self: Tensor) -> Tensor:
+        return cast(self, target.np)
+
+    convert.__name__ = target.name
+    return convert
+
+
+def _type_as(self: Tensor, other: Tensor) -> Tensor:
+    return cast(self, other._data.dtype)
+
+
+def _clone(self: Tensor, *, memory_format: Any = None) -> Tensor:
+    """A copy with its own storage; gradients flow back to the original."""
+    from .ops import unary
+
+    return unary.clone(self)
+
+
+def _view(self: Tensor, *size: Any) -> Tensor:
+    if len(size) == 1 and isinstance(size[0], (_dtype.dtype, np.dtype)):
+        raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
+    return shape.reshape(self, *size)
+
+
+def _reduction_method(fn: Any) -> Any:
+    def method(self: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+               keepdims: bool | None = None, **kwargs: Any) -> Any:
+        keep = keepdim if keepdims is None else keepdims
+        return fn(self, pick_dim(dim, axis), keep, **kwargs)
+
+    method.__name__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+def _prod(self: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None,
+          axis: Any = None, keepdims: bool | None = None) -> Tensor:
+    # rules call x.prod(axis=(...)) with several axes; PyTorch's prod takes one dim
+    dim = pick_dim(dim, axis)
+    keep = keepdim if keepdims is None else keepdims
+    if dim is None or isinstance(dim, int):
+        return math.prod(self, dim, keep, dtype=dtype)
+    from .ops import reduce
+    from .ops._convert import normalize_dim
+
+    axes = normalize_dim(dim, self.ndim, "prod")
+    return reduce.prod(self, axis=axes, keepdims=bool(keep), shape=self._data.shape)
+
+
+def _new_factory(factory: Any) -> Any:
+    def method(self: Tensor, *size: Any, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+        return factory(shape_arg(size), dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    return method
+
+
+def _new_full(self: Tensor, size: Any, fill_value: Any, *, dtype: Any = None,
+              device: Any = None, requires_grad: bool = False) -> Tensor:
+    return creation.full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+def _new_tensor(self: Tensor, data: Any, *, dtype: Any = None, device: Any = None,
+                requires_grad: bool = False) -> Tensor:
+    return creation.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+def _all(self: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    axis = None if dim is None else dim
+    return _wrap(np.all(self._data, axis=axis, keepdims=keepdim))
+
+
+def _any(self: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    axis = None if dim is None else dim
+    return _wrap(np.any(self._data, axis=axis, keepdims=keepdim))
+
+
+def _eq_method(self: Tensor, other: Any) -> Any:
+    if other is None:
+        return False
+    return math.eq(self, other)
+
+
+def _ne_method(self: Tensor, other: Any) -> Any:
+    if other is None:
+        return True
+    return math.ne(self, other)
+
+
+def _expand_as(self: Tensor, other: Tensor) -> Tensor:
+    return shape.expand(self, other._data.shape)
+
+
+def _reshape_as(self: Tensor, other: Tensor) -> Tensor:
+    return shape.reshape(self, other._data.shape)
+
+
+def _floordiv(self: Any, other: Any) -> Tensor:
+    return math.div(self, other, rounding_mode="floor")
+
+
+def _mod(self: Any, other: Any) -> Tensor:
+    return math.sub(self, math.mul(_floordiv(self, other), other))
+
+
+def _is_contiguous(self: Tensor, memory_format: Any = None) -> bool:
+    return bool(self._data.flags.c_contiguous)
+
+
+def _contiguous(self: Tensor, memory_format: Any = None) -> Tensor:
+    return self if self._data.flags.c_contiguous else _clone(self)
+
+
+def _mT(self: Tensor) -> Tensor:
+    return shape.transpose(self, -2, -1)
+
+
+def _T(self: Tensor) -> Tensor:
+    return shape.permute(self, tuple(reversed(range(self.ndim))))
+
+
+def _iop(fn: Any) -> Any:
+    def method(self: Tensor, other: Any) -> Tensor:
+        return fn(self, other)
+
+    return method
+
+
+_METHODS = {
+    # arithmetic
+    "add": math.add, "sub": math.sub, "subtract": math.sub, "mul": math.mul,
+    "multiply": math.mul, "div": math.div, "divide": math.div, "true_divide": math.div,
+    "pow": math.pow, "neg": math.neg, "negative": math.neg, "abs": math.abs,
+    "absolute": math.abs, "sign": math.sign, "reciprocal": math.reciprocal, "sqrt": math.sqrt,
+    "rsqrt": math.rsqrt, "exp": math.exp, "exp2": math.exp2, "expm1": math.expm1,
+    "log": math.log, "log2": math.log2, "log1p": math.log1p, "sin": math.sin, "cos": math.cos,
+    "tan": math.tan, "tanh": math.tanh, "sigmoid": math.sigmoid, "relu": math.relu,
+    "erf": math.erf, "floor": math.floor, "ceil": math.ceil, "round": math.round,
+    "trunc": math.trunc, "maximum": math.maximum, "minimum": math.minimum,
+    "clamp": math.clamp, "clip": math.clamp,
+    "where": lambda self, condition, other: math.where(condition, self, other),
+    # comparisons and logic
+    "eq": math.eq, "ne": math.ne, "lt": math.lt, "le": math.le, "gt": math.gt, "ge": math.ge,
+    "logical_and": math.logical_and, "logical_or": math.logical_or,
+    "logical_xor": math.logical_xor, "logical_not": math.logical_not,
+    "isnan": math.isnan, "isinf": math.isinf, "isfinite": math.isfinite,
+    "equal": math.equal, "allclose": math.allclose, "isclose": math.isclose,
+    "all": _all, "any": _any,
+    # reductions
+    "sum": _reduction_method(math.sum), "mean": _reduction_method(math.mean), "prod": _prod,
+    "amax": math.amax, "amin": math.amin, "max": math.max, "min": math.min,
+    "argmax": math.argmax, "argmin": math.argmin, "var": math.var, "std": math.std,
+    "norm": math.norm, "logsumexp": math.logsumexp, "softmax": math.softmax,
+    "log_softmax": math.log_softmax, "cumsum": math.cumsum,
+    # linear algebra
+    "matmul": math.matmul, "mm": math.mm, "bmm": math.bmm, "dot": math.dot,
+    "outer": math.outer, "inner": math.dot,
+    # shape
+    "reshape": shape.reshape, "view": _view, "view_as": _reshape_as,
+    "reshape_as": _reshape_as, "flatten": shape.flatten, "squeeze": shape.squeeze,
+    "unsqueeze": shape.unsqueeze, "permute": shape.permute, "transpose": shape.transpose,
+    "swapaxes": shape.transpose, "swapdims": shape.transpose, "t": shape.t,
+    "movedim": shape.movedim, "expand": shape.expand, "expand_as": _expand_as,
+    "broadcast_to": shape.broadcast_to, "repeat": shape.repeat, "tile": shape.tile,
+    "flip": shape.flip, "roll": shape.roll, "split": shape.split, "chunk": shape.chunk,
+    "unbind": shape.unbind, "narrow": shape.narrow, "select": shape.select,
+    "tril": shape.tril, "triu": shape.triu,
+    # indexing
+    "gather": shape.gather, "scatter": shape.scatter, "scatter_add": shape.scatter_add,
+    "index_select": shape.index_select, "masked_fill": shape.masked_fill,
+    "take_along_dim": shape.take_along_dim,
+    # in place
+    "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,
+    "pow_": inplace.pow_, "clamp_": inplace.clamp_, "clip_": inplace.clamp_,
+    "copy_": inplace.copy_, "fill_": inplace.fill_, "zero_": inplace.zero_,
+    "masked_fill_": lambda self, mask, value: inplace.copy_(self, shape.masked_fill(self, mask,
+                                                                                     value)),
+    # conversion and copies
+    "to": _to, "type_as": _type_as, "clone": _clone, "contiguous": _contiguous,
+    "is_contiguous": _is_contiguous, "cpu": lambda self: self,
+    "float": _dtype_method(_dtype.float32), "double": _dtype_method(_dtype.float64),
+    "half": _dtype_method(_dtype.float16), "long": _dtype_method(_dtype.int64),
+    "int": _dtype_method(_dtype.int32), "bool": _dtype_method(_dtype.bool),
+    "new_zeros": _new_factory(creation.zeros), "new_ones": _new_factory(creation.ones),
+    "new_empty": _new_factory(creation.empty), "new_full": _new_full,
+    "new_tensor": _new_tensor,
+    # operators
+    "__add__": math.add, "__radd__": _swap(math.add), "__sub__": math.sub,
+    "__rsub__": _swap(math.sub), "__mul__": math.mul, "__rmul__": _swap(math.mul),
+    "__truediv__": math.div, "__rtruediv__": _swap(math.div), "__floordiv__": _floordiv,
+    "__rfloordiv__": _swap(_floordiv), "__mod__": _mod, "__rmod__": _swap(_mod),
+    "__pow__": math.pow, "__rpow__": _swap(math.pow), "__matmul__": math.matmul,
+    "__rmatmul__": _swap(math.matmul), "__neg__": math.neg, "__pos__": lambda self: self,
+    "__abs__": math.abs, "__eq__": _eq_method, "__ne__": _ne_method, "__lt__": math.lt,
+    "__le__": math.le, "__gt__": math.gt, "__ge__": math.ge,
+    "__and__": math.bitwise_and, "__or__": math.bitwise_or, "__xor__": math.bitwise_xor,
+    "__rand__": _swap(math.bitwise_and), "__ror__": _swap(math.bitwise_or),
+    "__invert__": math.bitwise_not, "__getitem__": shape.getitem,
+    "__setitem__": inplace.setitem,
+    "__iadd__": _iop(inplace.add_), "__isub__": _iop(inplace.sub_),
+    "__imul__": _iop(inplace.mul_), "__itruediv__": _iop(inplace.div_),
+}
+
+_PROPERTIES = {"T": _T, "mT": _mT}
+
+
+def bind() -> None:
+    for name, fn in _METHODS.items():
+        setattr(Tensor, name, fn)
+    for name, fn in _PROPERTIES.items():
+        setattr(Tensor, name, property(fn))

@@ -1,0 +1,380 @@
+"""The reverse-mode engine: walk the graph from the outputs, push gradients to the leaves.
+
+The walk is iterative (a 10,000-op chain needs no recursion) and counts, for every
+vertex, how many gradients it will receive; a vertex runs once all have arrived, so a
+tensor used several times gets the sum of its contributions. A vertex is a Node, or a
+leaf Tensor that requires grad (where gradients accumulate into ``.grad``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as _numpy
+
+from ..tensor import Tensor, _wrap
+from . import grad_mode
+from .graph import Node
+
+_state = grad_mode.state
+_array_namespace: Any = None
+_tensor_namespace: Any = None
+
+
+def set_namespaces(array_namespace: Any, tensor_namespace: Any) -> None:
+    """Register what rules get as ``xp``: array functions for a plain backward, tensor
+    functions under create_graph (the ops layer owns both; see ops/namespace.py)."""
+    global _array_namespace, _tensor_namespace
+    _array_namespace, _tensor_namespace = array_namespace, tensor_namespace
+
+
+def _refcount(array: Any) -> int:
+    return sys.getrefcount(array)
+
+
+_probe = _numpy.empty(0)
+_UNSHARED_REFS = _refcount(_probe)  # refs to an array held by one name and nothing else
+del _probe
+
+
+def sum_to_shape(grad: Any, shape: tuple) -> Any:
+    """Undo broadcasting: sum ``grad`` over the axes along which ``shape`` was expanded."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+# ---------------------------------------------------------------- public API
+def backward(
+    tensors: Any,
+    grad_tensors: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs: Any = None,
+) -> None:
+    """Accumulate into ``.grad`` of the leaves the gradient of ``tensors``.
+
+    >>> chainrule.autograd.backward(loss)            # same as loss.backward()
+    >>> chainrule.autograd.backward([y1, y2], [g1, g2])
+    """
+    outputs = _as_tuple(tensors)
+    grads = _as_tuple(grad_tensors) if grad_tensors is not None else (None,) * len(outputs)
+    if inputs is not None:
+        targets = _as_tuple(inputs)
+        if not targets:
+            raise RuntimeError("backward: 'inputs' argument must not be empty")
+    else:
+        targets = None
+    _run(outputs, grads, targets, retain_graph, create_graph, accumulate=True,
+         allow_unused=True)
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool | None = None,
+    materialize_grads: bool = False,
+) -> tuple:
+    """Return the gradients of ``outputs`` with respect to ``inputs`` (``.grad`` untouched).
+
+    >>> x = chainrule.tensor(3.0, requires_grad=True)
+    >>> (dx,) = chainrule.autograd.grad(x ** 2, x)      # tensor(6.)
+    """
+    outs = _as_tuple(outputs)
+    ins = _as_tuple(inputs)
+    grads = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outs)
+    for t in ins:
+        if not isinstance(t, Tensor) or not t._rg:
+            raise RuntimeError("grad: one of the inputs does not require grad")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    results = _run(outs, grads, ins, retain_graph, create_graph, accumulate=False,
+                   allow_unused=allow_unused)
+    if materialize_grads:
+        from ..ops import zeros_like
+
+        results = tuple(zeros_like(t) if r is None else r for r, t in zip(results, ins))
+    return results
+
+
+def _as_tuple(value: Any) -> tuple:
+    if isinstance(value, Tensor) or value is None:
+        return (value,)
+    return tuple(value)
+
+
+# ---------------------------------------------------------------- the walk
+def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
+         retain_graph: bool | None, create_graph: bool, accumulate: bool,
+         allow_unused: bool) -> tuple:
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(
+            f"backward: got {len(grad_outputs)} gradients for {len(outputs)} outputs"
+        )
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots, root_grads = _root_gradients(outputs, grad_outputs, create_graph)
+
+    target_vertices = None
+    if targets is not None:
+        target_vertices = [t.grad_fn if t.grad_fn is not None else t for t in targets]
+    deps, runs = _dependencies(roots, target_vertices)
+
+    grads: dict = {}
+    for vertex, g in zip(roots, root_grads):
+        previous = grads.get(vertex)
+        grads[vertex] = g if previous is None else previous + g
+    ready = [v for v in dict.fromkeys(roots) if not deps.get(v)]
+
+    wanted = set(target_vertices) if target_vertices is not None else None
+    captured: dict = {}
+    previous_mode = _state.enabled
+    _state.enabled = create_graph
+    xp = _tensor_namespace if create_graph else _array_namespace
+    try:
+        while ready:
+            vertex = ready.pop()
+            g = grads.pop(vertex)
+            if type(vertex) is not Node:
+                g = _leaf_gradient(vertex, g, create_graph)
+                if wanted is not None and vertex in wanted:
+                    captured[vertex] = g
+                if accumulate and (wanted is None or vertex in wanted):
+                    _accumulate(vertex, g, create_graph)
+                continue
+            if vertex.hooks is not None or vertex.retained is not None:
+                g = _node_hooks(vertex, g, create_graph)
+            if wanted is not None and vertex in wanted:
+                captured[vertex] = g
+            if runs is not None and vertex not in runs:
+                continue
+            for edge, gi in zip(vertex.edges, _call_rule(vertex, g, xp, retain_graph,
+                                                        create_graph)):
+                if edge is None or gi is None or edge not in deps:
+                    continue
+                previous = grads.get(edge)
+                grads[edge] = gi if previous is None else previous + gi
+                remaining = deps[edge] - 1
+                deps[edge] = remaining
+                if remaining == 0:
+                    ready.append(edge)
+    finally:
+        _state.enabled = previous_mode
+
+    if target_vertices is None or accumulate:
+        return ()
+    results = []
+    for t, vertex in zip(targets, target_vertices):
+        g = captured.get(vertex)
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    "grad: one of the differentiated Tensors appears to not have been used "
+                    "in the graph. Set allow_unused=True if this is the desired behavior."
+                )
+            results.append(None)
+        else:
+            results.append(g if isinstance(g, Tensor) else _wrap(g.astype(t._data.dtype,
+                                                                           copy=False)))
+    return tuple(results)
+
+
+def _root_gradients(outputs: Sequence, grad_outputs: Sequence,
+                    create_graph: bool) -> tuple[list, list]:
+    roots, grads = [], []
+    for out, g in zip(outputs, grad_outputs):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"backward: expected Tensor outputs, got {type(out).__name__}")
+        if not out._rg:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn: "
+                "nothing to differentiate (did you compute it under no_grad or detach it?)"
+            )
+        if g is None:
+            if out._data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs: this output has "
+                    f"shape {tuple(out.shape)}; pass gradient= (or grad_outputs=) of that shape"
+                )
+            array = _numpy.ones_like(out._data)
+            g = _wrap(array) if create_graph else array
+        else:
+            array = g._data if isinstance(g, Tensor) else _numpy.asarray(g, out._data.dtype)
+            if array.shape != out._data.shape:
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output has a shape of {tuple(array.shape)} and "
+                    f"output has a shape of {tuple(out._data.shape)}"
+                )
+            if create_graph:
+                g = g if isinstance(g, Tensor) else _wrap(array)
+            else:
+                g = array
+        roots.append(out.grad_fn if out.grad_fn is not None else out)
+        grads.append(g)
+    return roots, grads
+
+
+def _dependencies(roots: list, targets: list | None) -> tuple[dict, set | None]:
+    """Count incoming gradients per vertex; with targets, also the set of nodes to run.
+
+    Without targets every reachable vertex leads to a leaf that requires grad (a node
+    exists only when one of its inputs needs a gradient), so all of them run.
+    """
+    deps: dict = {}
+    if targets is None:
+        stack = [v for v in dict.fromkeys(roots) if type(v) is Node]
+        seen = set(stack)
+        while stack:
+            node = stack.pop()
+            for child in node.edges:
+                if child is None:
+                    continue
+                deps[child] = deps.get(child, 0) + 1
+                if child not in seen and type(child) is Node:
+                    seen.add(child)
+                    stack.append(child)
+        return deps, None
+
+    # Post-order over the reachable graph, then keep what leads to a target.
+    order: list = []
+    visited: set = set()
+    for root in dict.fromkeys(roots):
+        if root in visited:
+            continue
+        visited.add(root)
+        stack = [(root, 0)]
+        while stack:
+            vertex, i = stack[-1]
+            edges = vertex.edges if type(vertex) is Node else ()
+            if i < len(edges):
+                stack[-1] = (vertex, i + 1)
+                child = edges[i]
+                if child is not None and child not in visited:
+                    visited.add(child)
+                    stack.append((child, 0))
+            else:
+                stack.pop()
+                order.append(vertex)
+    wanted = set(targets)
+    useful: set = set()
+    runs: set = set()
+    for vertex in order:
+        if type(vertex) is Node and any(c in useful for c in vertex.edges if c is not None):
+            runs.add(vertex)
+            useful.add(vertex)
+        elif vertex in wanted:
+            useful.add(vertex)
+    for node in runs:
+        for child in node.edges:
+            if child is not None and child in useful:
+                deps[child] = deps.get(child, 0) + 1
+    return deps, runs
+
+
+def _call_rule(node: Node, g: Any, xp: Any, retain_graph: bool, create_graph: bool) -> tuple:
+    saved = node.saved
+    if saved is None:
+        raise RuntimeError(
+            f"Trying to backward through the graph a second time (or directly access saved "
+            f"tensors after they have already been freed) at {node.name()}. Specify "
+            f"retain_graph=True if you need to backward through the graph a second time."
+        )
+    for k, (cell, version) in enumerate(node.versions):
+        if cell[0] != version:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: a tensor of shape {list(saved[k].shape)} saved by "
+                f"{node.name()} is at version {cell[0]}; expected version {version} instead. "
+                f"Clone it before the in-place change, or make the change out of place."
+            )
+    if create_graph:
+        saved = _saved_as_tensors(node)
+    grads = node.prim.vjp(xp, g, saved, node.params, node.needs)
+    if not retain_graph and node.saved:
+        node.saved = None
+    shapes = node.shapes
+    if shapes is not None:
+        grads = tuple(
+            gi if gi is None or gi.shape == shape else sum_to_shape(gi, shape)
+            for gi, shape in zip(grads, shapes)
+        )
+    return grads
+
+
+def _saved_as_tensors(node: Node) -> tuple:
+    """Saved arrays as tensors wired to the graph, so that the rule's own ops are recorded."""
+    spec = node.prim.save
+    if isinstance(spec, str):  # every input was saved
+        spec = tuple(range(len(node.edges)))
+    tensors = []
+    for k, array in enumerate(node.saved):
+        if k < len(spec):
+            vertex = node if spec[k] == -1 else node.edges[spec[k]]
+            if vertex is None:
+                tensors.append(_wrap(array))
+            elif type(vertex) is Node:
+                tensors.append(_wrap(array, vertex))
+            else:
+                tensors.append(vertex)
+        else:
+            tensors.append(_wrap(array))
+    return tuple(tensors)
+
+
+def _run_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
+    as_tensor = g if create_graph else _wrap(g)
+    for hook in list(hooks):
+        replaced = hook(as_tensor)
+        if replaced is not None:
+            as_tensor = replaced
+    return as_tensor if create_graph else as_tensor._data
+
+
+def _node_hooks(node: Node, g: Any, create_graph: bool) -> Any:
+    if node.hooks:
+        g = _run_hooks(node.hooks, g, create_graph)
+    if node.retained:
+        for ref in node.retained:
+            tensor = ref()
+            if tensor is not None:
+                _accumulate(tensor, g, create_graph)
+    return g
+
+
+def _leaf_gradient(leaf: Tensor, g: Any, create_graph: bool) -> Any:
+    if g.dtype != leaf._data.dtype:
+        g = g.to(leaf.dtype) if create_graph else g.astype(leaf._data.dtype)
+    extra = leaf._extra
+    if extra is not None and extra.hooks:
+        g = _run_hooks(extra.hooks, g, create_graph)
+    return g
+
+
+def _accumulate(leaf: Tensor, g: Any, create_graph: bool) -> None:
+    """Add ``g`` into ``leaf.grad`` as PyTorch's AccumulateGrad does."""
+    current = leaf.grad
+    if create_graph:
+        leaf.grad = g if current is None else current + g
+        return
+    if current is None:
+        # Take ownership of the array when no one else holds it; copy otherwise.
+        if (type(g) is not _numpy.ndarray or g.base is not None
+                or _refcount(g) > _UNSHARED_REFS + 1):
+            g = _numpy.array(g, copy=True)
+        leaf.grad = _wrap(g)
+    elif current._rg:
+        # a .grad left by create_graph is part of a graph: replace it, never mutate it
+        leaf.grad = _wrap(current._data + g)
+    else:
+        current._data += g

@@ -1,0 +1,57 @@
+"""The backward graph's node: one per operation result that needs a gradient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Node:
+    """What backward needs to push a gradient through one operation.
+
+    ``edges[i]`` says where the gradient for input ``i`` goes: the Node that made that
+    input, the input itself when it is a leaf that requires grad, or None when no
+    gradient is needed (so ``needs_input_grad[i]`` is ``edges[i] is not None``).
+    ``saved`` holds the arrays the rule needs (inputs, output or forward by-products);
+    ``versions`` the version counters of saved tensors as they were when saved.
+    """
+
+    __slots__ = (
+        "prim", "edges", "saved", "versions", "params", "shapes", "needs",
+        "hooks", "retained", "__weakref__",
+    )
+
+    def __init__(
+        self,
+        prim: Any,
+        edges: tuple,
+        saved: tuple,
+        versions: tuple,
+        params: dict,
+        shapes: tuple | None,
+        needs: tuple,
+    ) -> None:
+        self.prim = prim
+        self.edges = edges
+        self.saved = saved
+        self.versions = versions
+        self.params = params
+        self.shapes = shapes
+        self.needs = needs
+        self.hooks = None
+        self.retained = None
+
+    def name(self) -> str:
+        """PyTorch-style name, e.g. ``MulBackward0``."""
+        return self.prim.backward_name
+
+    @property
+    def next_functions(self) -> tuple:
+        """The nodes (or leaves) this node sends gradients to, as in PyTorch."""
+        return tuple((edge, 0) for edge in self.edges)
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        return self.needs
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"

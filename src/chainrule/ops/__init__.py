@@ -1,0 +1,12 @@
+"""Primitives (forward kernel + derivative rules) and the public ops built on them."""
+
+from ..autograd import engine
+from .creation import *  # noqa: F403
+from .creation import Generator, default_generator
+from .math import *  # noqa: F403
+from .namespace import array_namespace, tensor_namespace
+from .shape import *  # noqa: F403
+
+engine.set_namespaces(array_namespace, tensor_namespace)
+
+__all__ = ["Generator", "default_generator"]

@@ -1,0 +1,118 @@
+"""Argument plumbing shared by the public ops: scalars to tensors, PyTorch's type
+promotion, dim normalisation, and errors that name the op."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .. import _dtype
+from ..tensor import Tensor, _as_array, _wrap
+from . import unary
+
+_ORDER = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def as_tensor_arg(value: Any, op: str) -> Tensor:
+    """A tensor operand: tensors pass through, arrays and Python numbers are wrapped."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
+        return _wrap(_as_array(value, None))
+    raise TypeError(f"{op}(): expected a Tensor or a number, got {type(value).__name__}")
+
+
+def is_scalar(value: Any) -> bool:
+    return isinstance(value, (int, float, bool)) or (
+        isinstance(value, numbers.Number) and not isinstance(value, complex)
+    )
+
+
+def result_dtype(a: Tensor, b: Tensor) -> np.dtype:
+    """PyTorch's promotion of two tensors: a 0-d tensor only decides across categories."""
+    da, db = a._data.dtype, b._data.dtype
+    ka, kb = _ORDER[da.kind], _ORDER[db.kind]
+    if ka != kb:
+        return da if ka > kb else db
+    zero_a, zero_b = a._data.ndim == 0, b._data.ndim == 0
+    if zero_a != zero_b:
+        return db if zero_a else da
+    return np.promote_types(da, db)
+
+
+def scalar_dtype(t: Tensor, scalar: Any) -> np.dtype:
+    """The dtype of ``t <op> scalar``: a float scalar lifts an integer/bool tensor to the
+    default float dtype, an int scalar lifts a bool tensor to int64; otherwise ``t``'s."""
+    kind = t._data.dtype.kind
+    if kind in "biu" and isinstance(scalar, float):
+        return _dtype.get_default_dtype().np
+    if kind == "b" and isinstance(scalar, int) and not isinstance(scalar, bool):
+        return np.dtype(np.int64)
+    return t._data.dtype
+
+
+def cast(t: Tensor, dtype: np.dtype) -> Tensor:
+    """``t`` converted to ``dtype``, differentiably (the gradient is cast back)."""
+    if t._data.dtype == dtype:
+        return t
+    if t._rg and dtype.kind not in "fc":
+        return _wrap(t._data.astype(dtype))
+    return unary.cast(t, dtype=dtype, src=t._data.dtype)
+
+
+def floating(t: Tensor) -> Tensor:
+    """``t`` itself if floating point, else converted to the default float dtype (as torch.exp
+    of an integer tensor gives float32)."""
+    if t._data.dtype.kind == "f":
+        return t
+    return cast(t, _dtype.get_default_dtype().np)
+
+
+def normalize_dim(dim: Any, ndim: int, op: str) -> tuple | None:
+    """``dim`` (int, sequence or None) as a sorted tuple of non-negative axes."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if not dims:
+        return None
+    rank = max(ndim, 1)
+    out = []
+    for d in dims:
+        d = int(d)
+        if not -rank <= d < rank:
+            raise IndexError(
+                f"{op}(): dimension out of range (expected to be in range of "
+                f"[{-rank}, {rank - 1}], but got {d})"
+            )
+        out.append(d % rank if ndim else 0)
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"{op}(): dim {d} appears multiple times in the list of dims")
+    return tuple(sorted(out))
+
+
+def normalize_axis(dim: int, ndim: int, op: str) -> int:
+    """One dim as a non-negative axis, with PyTorch's out-of-range message."""
+    return normalize_dim(dim, ndim, op)[0]
+
+
+def pick_dim(dim: Any, axis: Any, default: Any = None) -> Any:
+    """Accept PyTorch's ``dim`` and NumPy's ``axis`` spelling (DESIGN.md: rules use axis)."""
+    if axis is not None:
+        return axis
+    return default if dim is None else dim
+
+
+def shape_arg(size: Any) -> tuple:
+    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` as PyTorch does."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def broadcast_error(op: str, a: Any, b: Any) -> RuntimeError:
+    return RuntimeError(
+        f"{op}(): the shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together: "
+        f"each trailing dimension must be equal or 1"
+    )

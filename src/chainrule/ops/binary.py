@@ -1,0 +1,169 @@
+"""Elementwise functions of two tensors (broadcasting) and of a tensor and a Python scalar.
+
+Tensor-tensor primitives declare ``broadcasts=True``: their rules return gradients in
+the broadcast shape and the engine sums them back to each input's shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._primitive import OUT, primitive
+
+
+@primitive("add", broadcasts=True)
+def add(x, y):
+    return x + y
+
+
+@add.defvjp
+def _(xp, g, saved, p, needs):
+    return (g, g)  # d(x+y) = dx + dy
+
+
+@primitive("sub", broadcasts=True)
+def sub(x, y):
+    return x - y
+
+
+@sub.defvjp
+def _(xp, g, saved, p, needs):
+    return (g, -g if needs[1] else None)
+
+
+@primitive("mul", save=(0, 1), broadcasts=True)
+def mul(x, y):
+    return x * y
+
+
+@mul.defvjp
+def _(xp, g, saved, p, needs):
+    x, y = saved
+    return (g * y if needs[0] else None, g * x if needs[1] else None)  # d(xy) = y dx + x dy
+
+
+@primitive("div", save=(0, 1), broadcasts=True)
+def div(x, y):
+    return x / y
+
+
+@div.defvjp
+def _(xp, g, saved, p, needs):
+    x, y = saved
+    gx = g / y if needs[0] else None  # d/dx x/y = 1/y
+    gy = -g * x / (y * y) if needs[1] else None  # d/dy x/y = -x/y^2
+    return (gx, gy)
+
+
+@primitive("pow", save=(0, 1, OUT), broadcasts=True)
+def pow_(x, y):
+    return np.power(x, y)
+
+
+@pow_.defvjp
+def _(xp, g, saved, p, needs):
+    x, y, out = saved
+    gx = gy = None
+    if needs[0]:
+        # d/dx x^y = y x^(y-1); exponent 0 gives 0, as PyTorch
+        gx = xp.where(y == 0, 0.0, g * y * x ** (y - 1))
+    if needs[1]:
+        # d/dy x^y = x^y ln x; at x = 0 with y >= 0 the limit 0 is used (PyTorch)
+        safe = xp.where((x == 0) & (y >= 0), 1.0, x)
+        gy = xp.where((x == 0) & (y >= 0), 0.0, g * out * xp.log(safe))
+    return (gx, gy)
+
+
+@primitive("maximum", save=(0, 1), broadcasts=True)
+def maximum(x, y):
+    return np.maximum(x, y)
+
+
+@primitive("minimum", save=(0, 1), broadcasts=True)
+def minimum(x, y):
+    return np.minimum(x, y)
+
+
+def _extremum_vjp(sign):
+    def rule(xp, g, saved, p, needs):
+        # the larger (smaller) input takes the gradient; ties split it in half (PyTorch)
+        x, y = saved
+        x_wins = (x - y) * sign > 0
+        tie = x == y
+        half = g * 0.5
+        gx = xp.where(x_wins, g, xp.where(tie, half, 0.0)) if needs[0] else None
+        gy = xp.where(x_wins, 0.0, xp.where(tie, half, g)) if needs[1] else None
+        return (gx, gy)
+
+    return rule
+
+
+maximum.defvjp(_extremum_vjp(1))
+minimum.defvjp(_extremum_vjp(-1))
+
+
+@primitive("where", save=(0,), broadcasts=True)
+def where(condition, x, y):
+    return np.where(condition, x, y)
+
+
+@where.defvjp
+def _(xp, g, saved, p, needs):
+    # select, never multiply: a NaN in the branch not taken stays out of the gradient
+    condition = saved[0]
+    zero = xp.zeros_like(g)
+    gx = xp.where(condition, g, zero) if needs[1] else None
+    gy = xp.where(condition, zero, g) if needs[2] else None
+    return (None, gx, gy)
+
+
+# --------------------------------------------------- tensor with a Python scalar
+@primitive("add_scalar", backward_name="AddBackward0")
+def add_scalar(x, other):
+    return x + other
+
+
+@add_scalar.defvjp
+def _(xp, g, saved, p, needs):
+    return (g,)
+
+
+@primitive("rsub_scalar", backward_name="RsubBackward1")
+def rsub_scalar(x, other):
+    return other - x
+
+
+@rsub_scalar.defvjp
+def _(xp, g, saved, p, needs):
+    return (-g,)  # d/dx (c - x) = -1
+
+
+@primitive("mul_scalar", backward_name="MulBackward0")
+def mul_scalar(x, other):
+    return x * other
+
+
+@mul_scalar.defvjp
+def _(xp, g, saved, p, needs):
+    return (g * p["other"],)
+
+
+@primitive("div_scalar", backward_name="DivBackward0")
+def div_scalar(x, other):
+    return x / other
+
+
+@div_scalar.defvjp
+def _(xp, g, saved, p, needs):
+    return (g / p["other"],)
+
+
+@primitive("rdiv_scalar", save=(0,), backward_name="DivBackward0")
+def rdiv_scalar(x, other):
+    return other / x
+
+
+@rdiv_scalar.defvjp
+def _(xp, g, saved, p, needs):
+    x = saved[0]
+    return (-g * p["other"] / (x * x),)  # d/dx c/x = -c/x^2

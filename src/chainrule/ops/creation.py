@@ -1,0 +1,306 @@
+"""Tensor factories with PyTorch's signatures, and chainrule's random generator."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy as np
+
+from .. import _dtype
+from ..tensor import Tensor, _as_array, _wrap
+from ._convert import shape_arg
+
+
+def _finish(array: Any, requires_grad: bool) -> Tensor:
+    out = _wrap(array)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    return _dtype.get_default_dtype().np if dtype is None else _dtype.to_numpy_dtype(dtype)
+
+
+def _check_device(device: Any) -> None:
+    if device is not None and str(device) not in ("cpu", "cpu:0"):
+        raise RuntimeError(
+            f"device '{device}' is not available: this chainrule build runs on the CPU"
+        )
+
+
+def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (Python floats become float32).
+
+    >>> chainrule.tensor([[1, 2], [3, 4]]).dtype
+    chainrule.int64
+    """
+    _check_device(device)
+    array = _as_array(data, dtype)
+    if isinstance(data, Tensor) or array is data or getattr(array, "base", None) is not None:
+        array = array.copy()
+    return _finish(array, requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """A tensor sharing ``data``'s memory where possible (arrays, tensors), else a copy."""
+    _check_device(device)
+    if isinstance(data, Tensor):
+        return data if dtype is None else data.to(dtype)
+    if isinstance(data, np.ndarray):
+        return _wrap(data if dtype is None else data.astype(_dtype.to_numpy_dtype(dtype),
+                                                            copy=False))
+    return _wrap(_as_array(data, dtype))
+
+
+asarray = as_tensor
+
+
+def from_numpy(ndarray: np.ndarray) -> Tensor:
+    """A tensor on the same memory as ``ndarray`` (changes show in both)."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy(): expected np.ndarray (got {type(ndarray).__name__})")
+    _dtype.from_numpy_dtype(ndarray.dtype)
+    return _wrap(ndarray)
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+    _check_device(device)
+    return _finish(np.zeros(shape_arg(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    _check_device(device)
+    return _finish(np.ones(shape_arg(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor (NumPy's ``empty``)."""
+    _check_device(device)
+    return _finish(np.empty(shape_arg(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``fill_value``; its dtype follows the value as in PyTorch."""
+    _check_device(device)
+    if dtype is None:
+        if isinstance(fill_value, bool):
+            np_dtype = np.dtype(np.bool_)
+        elif isinstance(fill_value, int):
+            np_dtype = np.dtype(np.int64)
+        else:
+            np_dtype = _dtype.get_default_dtype().np
+    else:
+        np_dtype = _dtype.to_numpy_dtype(dtype)
+    return _finish(np.full(shape_arg((size,)), fill_value, dtype=np_dtype), requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
+           device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` (inclusive) to ``end`` (exclusive) by ``step``; int64 when all
+    arguments are integers, else float32."""
+    _check_device(device)
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        integral = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        np_dtype = np.dtype(np.int64) if integral else _dtype.get_default_dtype().np
+    else:
+        np_dtype = _dtype.to_numpy_dtype(dtype)
+    if step == 0:
+        raise RuntimeError("arange(): step must be nonzero")
+    return _finish(np.arange(start, end, step).astype(np_dtype), requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    _check_device(device)
+    return _finish(np.linspace(start, end, steps, dtype=np.float64).astype(_float_dtype(dtype)),
+                   requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    """The identity matrix (n x m)."""
+    _check_device(device)
+    return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def _like(input: Tensor, dtype: Any) -> tuple:
+    return input._data.shape, (input._data.dtype if dtype is None else
+                               _dtype.to_numpy_dtype(dtype))
+
+
+def zeros_like(input: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    shape, np_dtype = _like(input, dtype)
+    return _finish(np.zeros(shape, dtype=np_dtype), requires_grad)
+
+
+def ones_like(input: Tensor, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    shape, np_dtype = _like(input, dtype)
+    return _finish(np.ones(shape, dtype=np_dtype), requires_grad)
+
+
+def empty_like(input: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    shape, np_dtype = _like(input, dtype)
+    return _finish(np.empty(shape, dtype=np_dtype), requires_grad)
+
+
+def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    shape, np_dtype = _like(input, dtype)
+    return _finish(np.full(shape, fill_value, dtype=np_dtype), requires_grad)
+
+
+# ------------------------------------------------------------------ randomness
+
+
+class Generator:
+    """A seeded source of random numbers (PCG64), as ``torch.Generator``.
+
+    >>> g = chainrule.Generator().manual_seed(0)
+    >>> chainrule.rand(2, generator=g)
+    """
+
+    def __init__(self, device: Any = "cpu") -> None:
+        self._seed = int(np.random.SeedSequence().entropy % (2**63))
+        self._rng = np.random.Generator(np.random.PCG64(self._seed))
+
+    def manual_seed(self, seed: int) -> Generator:
+        self._seed = int(seed)
+        self._rng = np.random.Generator(np.random.PCG64(self._seed))
+        return self
+
+    def seed(self) -> int:
+        return self.manual_seed(int(np.random.SeedSequence().entropy % (2**63)))._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> Tensor:
+        """The generator's state as a uint8 tensor (restore it with ``set_state``)."""
+        state = self._rng.bit_generator.state
+        words = [state["state"]["state"], state["state"]["inc"], state["has_uint32"],
+                 state["uinteger"]]
+        raw = b"".join(int(w).to_bytes(16, "little") for w in words)
+        return _wrap(np.frombuffer(raw, dtype=np.uint8).copy())
+
+    def set_state(self, new_state: Tensor) -> None:
+        raw = bytes(np.asarray(new_state._data, dtype=np.uint8))
+        words = [int.from_bytes(raw[i:i + 16], "little") for i in range(0, 64, 16)]
+        self._rng.bit_generator.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": words[0], "inc": words[1]},
+            "has_uint32": words[2],
+            "uinteger": words[3],
+        }
+
+
+default_generator = Generator().manual_seed(0)
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed chainrule's default generator; random factories become reproducible."""
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state() -> Tensor:
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state: Tensor) -> None:
+    default_generator.set_state(new_state)
+
+
+def _rng(generator: Generator | None) -> np.random.Generator:
+    return (generator or default_generator)._rng
+
+
+def rand(*size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    np_dtype = _float_dtype(dtype)
+    sample = _rng(generator).random(shape_arg(size), dtype=np.float64).astype(np_dtype)
+    return _finish(sample, requires_grad)
+
+
+def randn(*size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples."""
+    np_dtype = _float_dtype(dtype)
+    sample = _rng(generator).standard_normal(shape_arg(size)).astype(np_dtype)
+    return _finish(sample, requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = None, *,
+            generator: Generator | None = None, dtype: Any = None, device: Any = None,
+            requires_grad: bool = False) -> Tensor:
+    """Integers in [low, high): ``randint(10, (3,))`` or ``randint(2, 10, (3,))``."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("randint(): missing the 'size' argument")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    np_dtype = np.dtype(np.int64) if dtype is None else _dtype.to_numpy_dtype(dtype)
+    sample = _rng(generator).integers(low, high, size=tuple(size)).astype(np_dtype)
+    return _finish(sample, requires_grad)
+
+
+def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None,
+             device: Any = None) -> Tensor:
+    """A random permutation of 0..n-1."""
+    np_dtype = np.dtype(np.int64) if dtype is None else _dtype.to_numpy_dtype(dtype)
+    return _wrap(_rng(generator).permutation(n).astype(np_dtype))
+
+
+def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *,
+           generator: Generator | None = None, dtype: Any = None) -> Tensor:
+    """Normal samples with the given mean and std (numbers or tensors, broadcast)."""
+    mean_data = mean._data if isinstance(mean, Tensor) else mean
+    std_data = std._data if isinstance(std, Tensor) else std
+    if size is None:
+        size = np.broadcast_shapes(np.shape(mean_data), np.shape(std_data))
+    like = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
+    np_dtype = like._data.dtype if like is not None and dtype is None else _float_dtype(dtype)
+    sample = _rng(generator).normal(mean_data, std_data, size=tuple(size)).astype(np_dtype)
+    return _wrap(sample)
+
+
+def rand_like(input: Tensor, *, dtype: Any = None, generator: Generator | None = None) -> Tensor:
+    shape, np_dtype = _like(input, dtype)
+    return _wrap(_rng(generator).random(shape).astype(np_dtype))
+
+
+def randn_like(input: Tensor, *, dtype: Any = None, generator: Generator | None = None) -> Tensor:
+    shape, np_dtype = _like(input, dtype)
+    return _wrap(_rng(generator).standard_normal(shape).astype(np_dtype))
+
+
+def randint_like(input: Tensor, low: int, high: int | None = None, *, dtype: Any = None,
+                 generator: Generator | None = None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    shape, np_dtype = _like(input, dtype)
+    return _wrap(_rng(generator).integers(low, high, size=shape).astype(np_dtype))
+
+
+def numel(input: Tensor) -> int:
+    return builtins.int(input._data.size)

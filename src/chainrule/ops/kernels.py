@@ -1,0 +1,72 @@
+"""Array kernels the Array API lacks; the one place with backend-specific code.
+
+Each takes and returns backend arrays. A new backend (CuPy) supplies its own versions
+of these functions and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+_erf_scalar = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(x: Any) -> Any:
+    """The error function, elementwise (NumPy has none; math.erf is exact to float64)."""
+    return _erf_scalar(x).astype(x.dtype, copy=False)
+
+
+def index_add(shape: tuple, index: Any, values: Any) -> Any:
+    """Zeros of ``shape`` with ``values`` added at ``index`` (repeated indices accumulate)."""
+    out = np.zeros(shape, dtype=values.dtype)
+    if is_basic(index):
+        out[index] = values
+    else:
+        np.add.at(out, index, values)
+    return out
+
+
+def gather(x: Any, axis: int, index: Any) -> Any:
+    """``x`` read at ``index`` along ``axis`` (torch.gather: index may be smaller than x)."""
+    x = x[tuple(slice(0, n) if d != axis else slice(None) for d, n in enumerate(index.shape))]
+    return np.take_along_axis(x, index, axis=axis)
+
+
+def scatter_add(base: Any, axis: int, index: Any, src: Any) -> Any:
+    """A copy of ``base`` with ``src`` added at ``index`` along ``axis`` (torch.scatter_add)."""
+    out = base.copy()
+    np.add.at(out, _scatter_index(index, axis), src[tuple(slice(0, n) for n in index.shape)])
+    return out
+
+
+def scatter(base: Any, axis: int, index: Any, src: Any) -> Any:
+    """A copy of ``base`` with ``src`` written at ``index`` along ``axis`` (torch.scatter)."""
+    out = base.copy()
+    out[_scatter_index(index, axis)] = src[tuple(slice(0, n) for n in index.shape)]
+    return out
+
+
+def _scatter_index(index: Any, axis: int) -> tuple:
+    grids = list(np.indices(index.shape, sparse=True))
+    grids[axis] = index
+    return tuple(grids)
+
+
+def is_basic(index: Any) -> bool:
+    """True when ``index`` has no integer/boolean arrays, so no position repeats."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(item is None or item is Ellipsis or isinstance(item, (int, slice, np.integer))
+               for item in items)
+
+
+def pad(x: Any, widths: tuple, value: float) -> Any:
+    """Constant padding with ``(before, after)`` per axis; negative widths crop instead."""
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(widths, x.shape))
+    x = x[crop]
+    grow = tuple((max(lo, 0), max(hi, 0)) for lo, hi in widths)
+    if not any(lo or hi for lo, hi in grow):
+        return x.copy()
+    return np.pad(x, grow, mode="constant", constant_values=value)

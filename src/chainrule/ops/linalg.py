@@ -1,0 +1,85 @@
+"""Linear algebra primitives: matmul (every vector/matrix/batched case), linear, einsum."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._primitive import ALL_INPUTS, primitive
+
+
+def _mT(xp, a):
+    return xp.swapaxes(a, -1, -2)
+
+
+@primitive("matmul", save=(0, 1), broadcasts=True, backward_name="MmBackward0")
+def matmul(a, b):
+    return np.matmul(a, b)
+
+
+@matmul.defvjp
+def _(xp, g, saved, p, needs):
+    # C = A B  =>  dA = G B^T, dB = A^T G. A 1-D operand is treated as a row (A) or a
+    # column (B) matrix; the engine then sums batch axes and drops the added axis.
+    a, b = saved
+    if a.ndim == 1:
+        a = a.reshape((1, a.shape[0]))
+        g = xp.expand_dims(g, -2)
+    if b.ndim == 1:
+        b = b.reshape((b.shape[0], 1))
+        g = xp.expand_dims(g, -1)
+    ga = xp.matmul(g, _mT(xp, b)) if needs[0] else None
+    gb = xp.matmul(_mT(xp, a), g) if needs[1] else None
+    return (ga, gb)
+
+
+@primitive("linear", save=(0, 1), backward_name="AddmmBackward0")
+def linear(x, weight, bias=None):
+    out = np.matmul(x, weight.T)
+    if bias is not None:
+        out += bias
+    return out
+
+
+@linear.defvjp
+def _(xp, g, saved, p, needs):
+    # y = x W^T + b  =>  dx = g W,  dW = g^T x (summed over batch axes),  db = sum of g
+    x, weight = saved
+    gx = xp.matmul(g, weight) if needs[0] else None
+    gw = gb = None
+    if needs[1] or (len(needs) > 2 and needs[2]):
+        g2 = g.reshape((-1, g.shape[-1]))
+        if needs[1]:
+            gw = xp.matmul(_mT(xp, g2), x.reshape((-1, x.shape[-1])))
+        if len(needs) > 2 and needs[2]:
+            gb = g2.sum(axis=0)
+    return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
+
+
+@primitive("einsum", save=ALL_INPUTS, backward_name="EinsumBackward0")
+def einsum(*operands, spec):
+    return np.einsum(spec, *operands, optimize=len(operands) > 2)
+
+
+@einsum.defvjp
+def _(xp, g, saved, p, needs):
+    # d/dA_i of sum over products: contract g with every other operand, ending with A_i's
+    # letters. Letters only A_i has (summed away in the forward) come back by broadcasting.
+    inputs, output = p["spec"].split("->")
+    subscripts = inputs.split(",")
+    grads = []
+    for i, letters in enumerate(subscripts):
+        if not needs[i]:
+            grads.append(None)
+            continue
+        others = [s for j, s in enumerate(subscripts) if j != i]
+        available = set(output).union(*others)
+        kept = "".join(dict.fromkeys(c for c in letters if c in available))
+        operand_letters = ",".join([output] + others)
+        partial = xp.einsum(f"{operand_letters}->{kept}", g,
+                            *[s for j, s in enumerate(saved) if j != i])
+        sizes = dict(zip(letters, saved[i].shape))
+        kept_shape = tuple(sizes[c] if c in kept else 1 for c in letters)
+        order = [c for c in letters if c in kept]
+        partial = xp.permute_dims(partial, tuple(kept.index(c) for c in order))
+        grads.append(xp.broadcast_to(partial.reshape(kept_shape), saved[i].shape))
+    return tuple(grads)

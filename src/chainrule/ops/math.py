@@ -1,0 +1,662 @@
+"""Public math ops with PyTorch's signatures: elementwise, comparisons, reductions, linalg.
+
+These wrappers only convert arguments (scalars, dtypes, dims) and check them; the
+differentiable work is done by the primitives.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor, _wrap
+from . import binary, linalg, reduce, unary
+from ._convert import (
+    as_tensor_arg,
+    broadcast_error,
+    cast,
+    floating,
+    is_scalar,
+    normalize_axis,
+    normalize_dim,
+    pick_dim,
+    result_dtype,
+    scalar_dtype,
+)
+from ._primitive import apply
+
+# ------------------------------------------------------------------ binary arithmetic
+
+
+def _pair(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    a, b = as_tensor_arg(a, op), as_tensor_arg(b, op)
+    if a._data.dtype != b._data.dtype:
+        dtype = result_dtype(a, b)
+        a, b = cast(a, dtype), cast(b, dtype)
+    return a, b
+
+
+def _tensor_tensor(op: str, prim: Any, a: Any, b: Any) -> Tensor:
+    a, b = _pair(op, a, b)
+    try:
+        return apply(prim, a, b)
+    except ValueError:
+        if not _broadcastable(a._data.shape, b._data.shape):
+            raise broadcast_error(op, a, b) from None
+        raise
+
+
+def _broadcastable(s1: tuple, s2: tuple) -> bool:
+    try:
+        np.broadcast_shapes(s1, s2)
+    except ValueError:
+        return False
+    return True
+
+
+def _with_scalar(t: Tensor, scalar: Any) -> Tensor:
+    dtype = scalar_dtype(t, scalar)
+    return t if dtype == t._data.dtype else cast(t, dtype)
+
+
+def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``input + alpha * other`` with broadcasting.
+
+    >>> chainrule.add(chainrule.ones(2), 1.5)
+    tensor([2.5000, 2.5000])
+    """
+    if alpha != 1:
+        other = mul(other, alpha)
+    if isinstance(input, Tensor):
+        if is_scalar(other):
+            return binary.add_scalar(_with_scalar(input, other), other=other)
+    elif isinstance(other, Tensor) and is_scalar(input):
+        return binary.add_scalar(_with_scalar(other, input), other=input)
+    return _tensor_tensor("add", binary.add, input, other)
+
+
+def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``input - alpha * other`` with broadcasting."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    if isinstance(input, Tensor):
+        if is_scalar(other):
+            return binary.add_scalar(_with_scalar(input, other), other=-other)
+    elif isinstance(other, Tensor) and is_scalar(input):
+        return binary.rsub_scalar(_with_scalar(other, input), other=input)
+    return _tensor_tensor("sub", binary.sub, input, other)
+
+
+def mul(input: Any, other: Any) -> Tensor:
+    """Elementwise product with broadcasting."""
+    if isinstance(input, Tensor):
+        if is_scalar(other):
+            return binary.mul_scalar(_with_scalar(input, other), other=other)
+    elif isinstance(other, Tensor) and is_scalar(input):
+        return binary.mul_scalar(_with_scalar(other, input), other=input)
+    return _tensor_tensor("mul", binary.mul, input, other)
+
+
+def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """True division (integers give floats); ``rounding_mode`` 'trunc' or 'floor' rounds."""
+    if rounding_mode is not None:
+        quotient = div(input, other)
+        rounded = unary.trunc(quotient) if rounding_mode == "trunc" else unary.floor(quotient)
+        both_int = all(
+            (isinstance(v, Tensor) and v._data.dtype.kind in "iu")
+            or (isinstance(v, int) and not isinstance(v, bool))
+            for v in (input, other)
+        )
+        if both_int:
+            kind = input if isinstance(input, Tensor) else other
+            return _wrap(rounded._data.astype(kind._data.dtype))
+        return rounded
+    if isinstance(input, Tensor):
+        if is_scalar(other):
+            return binary.div_scalar(floating(input), other=other)
+    elif isinstance(other, Tensor) and is_scalar(input):
+        return binary.rdiv_scalar(floating(other), other=input)
+    a, b = _pair("div", input, other)
+    return _tensor_tensor("div", binary.div, floating(a), floating(b))
+
+
+true_divide = divide = div
+multiply = mul
+subtract = sub
+
+
+def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001 - PyTorch's name
+    """``input ** exponent``; either side may be a Python number."""
+    if isinstance(input, Tensor):
+        if is_scalar(exponent):
+            return unary.pow_scalar(_with_scalar(input, exponent), exponent=exponent)
+    elif isinstance(exponent, Tensor) and is_scalar(input):
+        return unary.rpow_scalar(_with_scalar(exponent, input), base=input)
+    return _tensor_tensor("pow", binary.pow_, input, exponent)
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise maximum; at ties each input gets half the gradient."""
+    return _tensor_tensor("maximum", binary.maximum, input, other)
+
+
+def minimum(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise minimum; at ties each input gets half the gradient."""
+    return _tensor_tensor("minimum", binary.minimum, input, other)
+
+
+def where(condition: Any, input: Any = None, other: Any = None) -> Any:
+    """Pick ``input`` where ``condition`` holds, else ``other``; NaN-safe gradient.
+
+    ``where(condition)`` alone returns the indices of the true elements, as PyTorch.
+    """
+    condition = as_tensor_arg(condition, "where")
+    if input is None and other is None:
+        return tuple(_wrap(i) for i in np.nonzero(condition._data))
+    if condition._data.dtype != np.bool_:
+        condition = _wrap(condition._data.astype(bool))
+    if is_scalar(input) and isinstance(other, Tensor):
+        input = _wrap(np.asarray(input, dtype=scalar_dtype(other, input)))
+    if is_scalar(other) and isinstance(input, Tensor):
+        other = _wrap(np.asarray(other, dtype=scalar_dtype(input, other)))
+    x, y = _pair("where", input, other)
+    try:
+        return apply(binary.where, condition, x, y)
+    except ValueError:
+        raise RuntimeError(
+            f"where(): the shapes {tuple(condition.shape)}, {tuple(x.shape)} and "
+            f"{tuple(y.shape)} cannot be broadcast together"
+        ) from None
+
+
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max]; the gradient passes inside the range, bounds included."""
+    if min is None and max is None:
+        raise RuntimeError("clamp(): at least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = input
+        if min is not None:
+            out = maximum(out, as_tensor_arg(min, "clamp"))
+        if max is not None:
+            out = minimum(out, as_tensor_arg(max, "clamp"))
+        return out
+    scalar = min if min is not None else max
+    return unary.clamp_scalar(_with_scalar(input, scalar), min=min, max=max)
+
+
+clip = clamp
+
+# ------------------------------------------------------------------ unary
+
+
+def _unary_float(prim: Any, doc: str) -> Any:
+    def op(input: Tensor) -> Tensor:
+        return prim(floating(as_tensor_arg(input, prim.name)))
+
+    op.__name__ = op.__qualname__ = prim.name
+    op.__doc__ = doc
+    return op
+
+
+exp = _unary_float(unary.exp, "Elementwise e**x.")
+exp2 = _unary_float(unary.exp2, "Elementwise 2**x.")
+expm1 = _unary_float(unary.expm1, "Elementwise e**x - 1, accurate near 0.")
+log = _unary_float(unary.log, "Natural logarithm.")
+log2 = _unary_float(unary.log2, "Base-2 logarithm.")
+log1p = _unary_float(unary.log1p, "log(1 + x), accurate near 0.")
+sqrt = _unary_float(unary.sqrt, "Square root.")
+rsqrt = _unary_float(unary.rsqrt, "1 / sqrt(x).")
+reciprocal = _unary_float(unary.reciprocal, "1 / x.")
+sin = _unary_float(unary.sin, "Sine.")
+cos = _unary_float(unary.cos, "Cosine.")
+tan = _unary_float(unary.tan, "Tangent.")
+tanh = _unary_float(unary.tanh, "Hyperbolic tangent.")
+sigmoid = _unary_float(unary.sigmoid, "Logistic sigmoid 1/(1+e**-x), stable for large |x|.")
+erf = _unary_float(unary.erf, "Error function.")
+
+
+def _unary_same(prim: Any, doc: str) -> Any:
+    def op(input: Tensor) -> Tensor:
+        input = as_tensor_arg(input, prim.name)
+        if input._data.dtype.kind in "biu" and prim.name != "neg":
+            return _wrap(prim.forward(input._data))
+        return prim(input)
+
+    op.__name__ = op.__qualname__ = prim.name
+    op.__doc__ = doc
+    return op
+
+
+neg = negative = _unary_same(unary.neg, "Elementwise -x.")
+abs = absolute = _unary_same(unary.abs_, "Elementwise |x|; gradient sign(x), 0 at 0.")  # noqa: A001
+relu = _unary_same(unary.relu, "max(x, 0); gradient 0 at 0, as PyTorch.")
+sign = _unary_same(unary.sign, "Sign of x (zero gradient).")
+floor = _unary_same(unary.floor, "Round down (zero gradient).")
+ceil = _unary_same(unary.ceil, "Round up (zero gradient).")
+trunc = _unary_same(unary.trunc, "Round toward zero (zero gradient).")
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001
+    """Round half to even, as PyTorch (zero gradient)."""
+    return unary.round_(as_tensor_arg(input, "round"), decimals=decimals)
+
+
+# ------------------------------------------------------------------ comparisons and logic
+
+
+def _compare(ufunc: Any, name: str) -> Any:
+    def op(input: Any, other: Any) -> Tensor:
+        a = input._data if isinstance(input, Tensor) else input
+        b = other._data if isinstance(other, Tensor) else other
+        try:
+            return _wrap(ufunc(a, b))
+        except ValueError:
+            raise broadcast_error(name, np.asarray(a), np.asarray(b)) from None
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise ``{name}`` as a bool tensor (no gradient)."
+    return op
+
+
+eq = _compare(np.equal, "eq")
+ne = not_equal = _compare(np.not_equal, "ne")
+lt = less = _compare(np.less, "lt")
+le = less_equal = _compare(np.less_equal, "le")
+gt = greater = _compare(np.greater, "gt")
+ge = greater_equal = _compare(np.greater_equal, "ge")
+logical_and = _compare(np.logical_and, "logical_and")
+logical_or = _compare(np.logical_or, "logical_or")
+logical_xor = _compare(np.logical_xor, "logical_xor")
+bitwise_and = _compare(np.bitwise_and, "bitwise_and")
+bitwise_or = _compare(np.bitwise_or, "bitwise_or")
+bitwise_xor = _compare(np.bitwise_xor, "bitwise_xor")
+
+
+def _predicate(ufunc: Any, name: str) -> Any:
+    def op(input: Tensor) -> Tensor:
+        return _wrap(ufunc(as_tensor_arg(input, name)._data))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise ``{name}`` as a bool tensor (no gradient)."
+    return op
+
+
+logical_not = _predicate(np.logical_not, "logical_not")
+bitwise_not = _predicate(np.invert, "bitwise_not")
+isnan = _predicate(np.isnan, "isnan")
+isinf = _predicate(np.isinf, "isinf")
+isfinite = _predicate(np.isfinite, "isfinite")
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both tensors have the same shape and elements."""
+    return input.shape == other.shape and bool(np.array_equal(input._data, other._data))
+
+
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8,
+             equal_nan: bool = False) -> bool:
+    """True when ``|input - other| <= atol + rtol * |other|`` everywhere."""
+    return bool(np.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def isclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8,
+            equal_nan: bool = False) -> Tensor:
+    return _wrap(np.isclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+# ------------------------------------------------------------------ reductions
+
+
+def _reduce(prim: Any, input: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
+    axis = normalize_dim(dim, input._data.ndim, name)
+    if input._data.ndim == 0:
+        axis = None
+    return prim(input, axis=axis, keepdims=bool(keepdim), shape=input._data.shape)
+
+
+def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None,  # noqa: A001
+        axis: Any = None, keepdims: bool | None = None) -> Tensor:
+    """Sum over ``dim`` (all by default); bool and integer tensors sum to int64.
+
+    >>> chainrule.ones(2, 3).sum(dim=1)
+    tensor([3., 3.])
+    """
+    input = as_tensor_arg(input, "sum")
+    if dtype is not None:
+        input = input.to(dtype)
+    elif input._data.dtype.kind in "biu":
+        input = _wrap(input._data.astype(np.int64))
+    keep = keepdim if keepdims is None else keepdims
+    return _reduce(reduce.sum_, input, pick_dim(dim, axis), keep, "sum")
+
+
+def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None,
+         axis: Any = None, keepdims: bool | None = None) -> Tensor:
+    """Arithmetic mean over ``dim`` (floating-point tensors only, as PyTorch)."""
+    input = as_tensor_arg(input, "mean")
+    if dtype is not None:
+        input = input.to(dtype)
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be floating point, got "
+            f"{input.dtype}; call .float() first"
+        )
+    keep = keepdim if keepdims is None else keepdims
+    return _reduce(reduce.mean, input, pick_dim(dim, axis), keep, "mean")
+
+
+def prod(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Product over ``dim`` (all by default); correct gradient with zeros in the input."""
+    input = as_tensor_arg(input, "prod")
+    if dtype is not None:
+        input = input.to(dtype)
+    if dim is not None and not isinstance(dim, (int, np.integer)):
+        raise TypeError("prod(): dim must be a single int")
+    return _reduce(reduce.prod, input, dim, keepdim, "prod")
+
+
+def amax(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    """Largest value over ``dim``; tied maxima share the gradient evenly."""
+    return _reduce(reduce.amax, as_tensor_arg(input, "amax"), dim or None, keepdim, "amax")
+
+
+def amin(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    """Smallest value over ``dim``; tied minima share the gradient evenly."""
+    return _reduce(reduce.amin, as_tensor_arg(input, "amin"), dim or None, keepdim, "amin")
+
+
+_ValuesIndices = namedtuple("_ValuesIndices", ["values", "indices"])
+
+
+def _extremum_along(input: Tensor, dim: int, keepdim: bool, name: str, arg: Any) -> Any:
+    from .shape import gather
+
+    axis = normalize_axis(dim, input._data.ndim, name)
+    if input._data.ndim == 0:
+        return _ValuesIndices(input, _wrap(np.zeros((), dtype=np.int64)))
+    if input._data.shape[axis] == 0:
+        raise IndexError(f"{name}(): expected reduction dim {dim} to have non-zero size")
+    index = np.expand_dims(arg(input._data, axis=axis), axis)
+    values = gather(input, axis, _wrap(index))
+    if not keepdim:
+        values = values.squeeze(axis)
+        index = np.squeeze(index, axis)
+    return _ValuesIndices(values, _wrap(index.astype(np.int64)))
+
+
+def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = None) -> Any:  # noqa: A001
+    """``max(x)``: the largest value; ``max(x, dim)``: (values, indices) with the gradient
+    routed to the first maximum's index, as PyTorch; ``max(x, other)``: elementwise."""
+    if isinstance(dim, Tensor):
+        return maximum(input, dim)
+    if dim is None:
+        return amax(input)
+    return _extremum_along(input, dim, keepdim, "max", np.argmax)
+
+
+def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = None) -> Any:  # noqa: A001
+    """As ``max``, for the smallest value."""
+    if isinstance(dim, Tensor):
+        return minimum(input, dim)
+    if dim is None:
+        return amin(input)
+    return _extremum_along(input, dim, keepdim, "min", np.argmin)
+
+
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the (first) largest value, over the flattened tensor when ``dim`` is None."""
+    return _arg(np.argmax, input, dim, keepdim, "argmax")
+
+
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the (first) smallest value."""
+    return _arg(np.argmin, input, dim, keepdim, "argmin")
+
+
+def _arg(fn: Any, input: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
+    data = as_tensor_arg(input, name)._data
+    if dim is None:
+        index = fn(data.reshape(-1))
+        if keepdim:
+            index = np.reshape(index, (1,) * data.ndim)
+        return _wrap(np.asarray(index, dtype=np.int64))
+    axis = normalize_axis(dim, data.ndim, name)
+    return _wrap(fn(data, axis=axis, keepdims=keepdim).astype(np.int64))
+
+
+def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: Any = None) -> Tensor:
+    """Variance over ``dim`` with Bessel's correction by default (``correction=1``)."""
+    input = as_tensor_arg(input, "var")
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    axis = normalize_dim(dim, input._data.ndim, "var")
+    count = input._data.size if axis is None else int(
+        np.prod([input._data.shape[a] for a in axis]))
+    centered = sub(input, mean(input, dim=axis, keepdim=True))
+    total = sum(mul(centered, centered), dim=axis, keepdim=keepdim)
+    return div(total, builtins.max(count - correction, 0))
+
+
+def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: Any = None) -> Tensor:
+    """Standard deviation: sqrt of ``var`` with the same arguments."""
+    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+
+
+def var_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None,
+             keepdim: bool = False, *, correction: Any = None) -> tuple[Tensor, Tensor]:
+    return (var(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim))
+
+
+def std_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None,
+             keepdim: bool = False, *, correction: Any = None) -> tuple[Tensor, Tensor]:
+    return (std(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim))
+
+
+def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
+         dtype: Any = None) -> Tensor:
+    """Vector p-norm over ``dim`` (all elements by default); gradient 0 at the zero vector."""
+    input = floating(as_tensor_arg(input, "norm"))
+    if dtype is not None:
+        input = input.to(dtype)
+    if p in ("fro", None):
+        p = 2
+    if p == float("inf"):
+        return amax(abs(input), dim or (), keepdim)
+    if p == float("-inf"):
+        return amin(abs(input), dim or (), keepdim)
+    if p == 0:
+        return sum(cast(ne(input, 0), input._data.dtype), dim, keepdim)
+    return _reduce_norm(input, float(p), dim, keepdim)
+
+
+def _reduce_norm(input: Tensor, order: float, dim: Any, keepdim: bool) -> Tensor:
+    axis = normalize_dim(dim, input._data.ndim, "norm")
+    if input._data.ndim == 0:
+        axis = None
+    return reduce.norm(input, ord=order, axis=axis, keepdims=bool(keepdim),
+                       shape=input._data.shape)
+
+
+def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``dim``, computed stably (the max is factored out)."""
+    input = floating(as_tensor_arg(input, "logsumexp"))
+    return _reduce(reduce.logsumexp, input, dim, keepdim, "logsumexp")
+
+
+def softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, with the max subtracted first."""
+    input = floating(as_tensor_arg(input, "softmax"))
+    if dtype is not None:
+        input = input.to(dtype)
+    return reduce.softmax(input, axis=normalize_axis(dim, input._data.ndim, "softmax"))
+
+
+def log_softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    """x - logsumexp(x) along ``dim``, stable for large inputs."""
+    input = floating(as_tensor_arg(input, "log_softmax"))
+    if dtype is not None:
+        input = input.to(dtype)
+    return reduce.log_softmax(input, axis=normalize_axis(dim, input._data.ndim, "log_softmax"))
+
+
+def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running sum along ``dim``."""
+    input = as_tensor_arg(input, "cumsum")
+    if dtype is not None:
+        input = input.to(dtype)
+    elif input._data.dtype.kind in "biu":
+        input = _wrap(input._data.astype(np.int64))
+    return reduce.cumsum(input, axis=normalize_axis(dim, input._data.ndim, "cumsum"))
+
+
+# ------------------------------------------------------------------ linear algebra
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """Matrix product with NumPy/PyTorch semantics for vectors, matrices and batches.
+
+    >>> (chainrule.ones(2, 3) @ chainrule.ones(3)).shape
+    chainrule.Size([2])
+    """
+    a, b = _pair("matmul", input, other)
+    sa, sb = a._data.shape, b._data.shape
+    if not sa or not sb:
+        raise RuntimeError(
+            f"matmul(): both arguments need to be at least 1D, but they are {len(sa)}D and "
+            f"{len(sb)}D"
+        )
+    inner_b = sb[0] if len(sb) == 1 else sb[-2]
+    if sa[-1] != inner_b:
+        raise RuntimeError(
+            f"matmul(): shapes {tuple(sa)} and {tuple(sb)} cannot be multiplied "
+            f"({sa[-1]} != {inner_b}: the last dim of the first must equal the "
+            f"{'only' if len(sb) == 1 else 'second-to-last'} dim of the second)"
+        )
+    if len(sa) > 2 or len(sb) > 2:
+        batch_a = sa[:-2] if len(sa) > 1 else ()
+        batch_b = sb[:-2] if len(sb) > 1 else ()
+        if not _broadcastable(batch_a, batch_b):
+            raise RuntimeError(
+                f"matmul(): batch dimensions of {tuple(sa)} and {tuple(sb)} cannot be broadcast"
+            )
+    return linalg.matmul(a, b)
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Product of two matrices (2-D only)."""
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(
+            f"mm(): expected 2-D tensors, got {input.ndim}-D and {mat2.ndim}-D "
+            f"(shapes {tuple(input.shape)} and {tuple(mat2.shape)})"
+        )
+    return matmul(input, mat2)
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Batched product of (b, n, m) and (b, m, p) tensors."""
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(
+            f"bmm(): expected 3-D tensors with the same batch size, got shapes "
+            f"{tuple(input.shape)} and {tuple(mat2.shape)}"
+        )
+    return matmul(input, mat2)
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    """Inner product of two 1-D tensors of the same length."""
+    if input.ndim != 1 or other.ndim != 1 or input.shape[0] != other.shape[0]:
+        raise RuntimeError(
+            f"dot(): expected two 1-D tensors of the same length, got shapes "
+            f"{tuple(input.shape)} and {tuple(other.shape)}"
+        )
+    return matmul(input, other)
+
+
+inner = dot
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    """Outer product of two 1-D tensors."""
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise RuntimeError(f"outer(): expected 1-D tensors, got {input.ndim}-D and {vec2.ndim}-D")
+    return mul(input.unsqueeze(1), vec2.unsqueeze(0))
+
+
+ger = outer
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias`` in one fused primitive.
+
+    >>> chainrule.linear(chainrule.ones(4, 3), chainrule.ones(2, 3)).shape
+    chainrule.Size([4, 2])
+    """
+    x, w = _pair("linear", input, weight)
+    if w._data.ndim != 2 or x._data.ndim == 0 or x._data.shape[-1] != w._data.shape[1]:
+        raise RuntimeError(
+            f"linear(): input of shape {tuple(x.shape)} cannot be multiplied with weight of "
+            f"shape {tuple(w.shape)} (expected weight (out_features, {x.shape[-1] if x.ndim else '?'}))"
+        )
+    if bias is None:
+        return linalg.linear(x, w)
+    b = cast(as_tensor_arg(bias, "linear"), x._data.dtype)
+    if b._data.shape not in ((w._data.shape[0],), ()):
+        raise RuntimeError(
+            f"linear(): bias of shape {tuple(b.shape)} does not match weight {tuple(w.shape)}"
+        )
+    return linalg.linear(x, w, b)
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    tensors = [as_tensor_arg(t, "einsum") for t in operands]
+    if len({t._data.dtype for t in tensors}) > 1:
+        dtype = np.result_type(*[t._data.dtype for t in tensors])
+        tensors = [cast(t, dtype) for t in tensors]
+    spec = _explicit_einsum(equation.replace(" ", ""), [t._data.ndim for t in tensors])
+    for letters, t in zip(spec.split("->")[0].split(","), tensors):
+        if len(set(letters)) != len(letters) and t._rg:
+            raise NotImplementedError(
+                f"einsum(): repeated index in one operand ('{letters}') is not differentiable "
+                f"in chainrule; use diagonal() first"
+            )
+    try:
+        return linalg.einsum(*tensors, spec=spec)
+    except ValueError as error:
+        shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
+        raise RuntimeError(f"einsum('{equation}'): operands of shapes {shapes}: {error}") from None
+
+
+def _explicit_einsum(equation: str, ndims: list) -> str:
+    """Expand '...' into letters and add the implicit output, so rules see one form."""
+    inputs, _, output = equation.partition("->")
+    terms = inputs.split(",")
+    used = set(equation) - set(".,->")
+    free = iter(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used)
+    ellipsis_letters = ""
+    if "..." in equation:
+        width = builtins.max(n - (len(t) - 3) for t, n in zip(terms, ndims) if "..." in t)
+        ellipsis_letters = "".join(next(free) for _ in range(width))
+        terms = [
+            t.replace("...", ellipsis_letters[width - (n - (len(t) - 3)):]) if "..." in t else t
+            for t, n in zip(terms, ndims)
+        ]
+    if "->" in equation:
+        output = output.replace("...", ellipsis_letters)
+    else:
+        letters = "".join(terms)
+        output = ellipsis_letters + "".join(
+            sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ellipsis_letters)
+        )
+    return ",".join(terms) + "->" + output

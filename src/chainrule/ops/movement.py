@@ -1,0 +1,113 @@
+"""Shape and layout primitives. They move elements without arithmetic, so each VJP moves
+the gradient back the opposite way. Those marked ``view`` share storage with their input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels
+from ._primitive import primitive
+
+
+@primitive("reshape", view=True, backward_name="ViewBackward0")
+def reshape(x, shape, in_shape):
+    return x.reshape(shape)
+
+
+@reshape.defvjp
+def _(xp, g, saved, p, needs):
+    return (g.reshape(p["in_shape"]),)
+
+
+@primitive("permute", view=True, backward_name="PermuteBackward0")
+def permute(x, dims):
+    return x.transpose(dims)
+
+
+@permute.defvjp
+def _(xp, g, saved, p, needs):
+    inverse = tuple(np.argsort(p["dims"]))
+    return (xp.permute_dims(g, inverse),)
+
+
+@primitive("expand", view=True, broadcasts=True, backward_name="ExpandBackward0")
+def expand(x, shape):
+    return np.broadcast_to(x, shape)
+
+
+@expand.defvjp
+def _(xp, g, saved, p, needs):
+    return (g,)  # the engine sums the expanded axes back
+
+
+@primitive("cat", backward_name="CatBackward0")
+def cat(*xs, axis, sizes):
+    return np.concatenate(xs, axis=axis)
+
+
+@cat.defvjp
+def _(xp, g, saved, p, needs):
+    axis = p["axis"]
+    grads, start = [], 0
+    for size, need in zip(p["sizes"], needs):
+        if need:
+            index = (slice(None),) * axis + (slice(start, start + size),)
+            grads.append(g[index])
+        else:
+            grads.append(None)
+        start += size
+    return tuple(grads)
+
+
+@primitive("flip")
+def flip(x, axis):
+    return np.flip(x, axis=axis)
+
+
+@flip.defvjp
+def _(xp, g, saved, p, needs):
+    return (xp.flip(g, axis=p["axis"]),)
+
+
+@primitive("roll")
+def roll(x, shift, axis):
+    return np.roll(x, shift, axis=axis)
+
+
+@roll.defvjp
+def _(xp, g, saved, p, needs):
+    shift = p["shift"]
+    back = tuple(-s for s in shift) if isinstance(shift, tuple) else -shift
+    return (xp.roll(g, back, axis=p["axis"]),)
+
+
+@primitive("pad", backward_name="ConstantPadNdBackward0")
+def pad(x, widths, value):
+    return kernels.pad(x, widths, value)
+
+
+@pad.defvjp
+def _(xp, g, saved, p, needs):
+    # negative widths crop; the gradient crops what was padded and pads what was cropped
+    return (xp.pad(g, tuple((-lo, -hi) for lo, hi in p["widths"]), 0.0),)
+
+
+@primitive("tril")
+def tril(x, k):
+    return np.tril(x, k)
+
+
+@tril.defvjp
+def _(xp, g, saved, p, needs):
+    return (xp.tril(g, p["k"]),)
+
+
+@primitive("triu")
+def triu(x, k):
+    return np.triu(x, k)
+
+
+@triu.defvjp
+def _(xp, g, saved, p, needs):
+    return (xp.triu(g, p["k"]),)

@@ -1,0 +1,306 @@
+"""Elementwise functions of one tensor: forward kernel and VJP side by side.
+
+Each rule's comment gives the derivative it implements. ``saved`` holds what
+``save`` names: ``(0,)`` the input x, ``(OUT,)`` the output y.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import kernels
+from ._primitive import OUT, primitive
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_LN2 = math.log(2.0)
+
+
+@primitive("neg")
+def neg(x):
+    return np.negative(x)
+
+
+@neg.defvjp
+def _(xp, g, saved, p, needs):
+    return (-g,)  # d/dx (-x) = -1
+
+
+@primitive("exp", save=(OUT,))
+def exp(x):
+    return np.exp(x)
+
+
+@exp.defvjp
+def _(xp, g, saved, p, needs):
+    return (g * saved[0],)  # d/dx exp(x) = exp(x)
+
+
+@primitive("exp2", save=(OUT,))
+def exp2(x):
+    return np.exp2(x)
+
+
+@exp2.defvjp
+def _(xp, g, saved, p, needs):
+    return (g * saved[0] * _LN2,)  # d/dx 2^x = 2^x ln 2
+
+
+@primitive("expm1", save=(OUT,))
+def expm1(x):
+    return np.expm1(x)
+
+
+@expm1.defvjp
+def _(xp, g, saved, p, needs):
+    return (g * (saved[0] + 1),)  # d/dx (e^x - 1) = e^x
+
+
+@primitive("log", save=(0,))
+def log(x):
+    return np.log(x)
+
+
+@log.defvjp
+def _(xp, g, saved, p, needs):
+    return (g / saved[0],)  # d/dx log x = 1/x
+
+
+@primitive("log2", save=(0,))
+def log2(x):
+    return np.log2(x)
+
+
+@log2.defvjp
+def _(xp, g, saved, p, needs):
+    return (g / (saved[0] * _LN2),)  # d/dx log2 x = 1/(x ln 2)
+
+
+@primitive("log1p", save=(0,))
+def log1p(x):
+    return np.log1p(x)
+
+
+@log1p.defvjp
+def _(xp, g, saved, p, needs):
+    return (g / (saved[0] + 1),)  # d/dx log(1+x) = 1/(1+x)
+
+
+@primitive("sqrt", save=(OUT,))
+def sqrt(x):
+    return np.sqrt(x)
+
+
+@sqrt.defvjp
+def _(xp, g, saved, p, needs):
+    return (g / (2 * saved[0]),)  # d/dx sqrt x = 1/(2 sqrt x); inf at 0, as PyTorch
+
+
+@primitive("rsqrt", save=(OUT,))
+def rsqrt(x):
+    return 1 / np.sqrt(x)
+
+
+@rsqrt.defvjp
+def _(xp, g, saved, p, needs):
+    y = saved[0]
+    return (g * (-0.5) * y * y * y,)  # d/dx x^(-1/2) = -x^(-3/2)/2 = -y^3/2
+
+
+@primitive("reciprocal", save=(OUT,))
+def reciprocal(x):
+    return 1 / x
+
+
+@reciprocal.defvjp
+def _(xp, g, saved, p, needs):
+    y = saved[0]
+    return (-g * y * y,)  # d/dx 1/x = -1/x^2
+
+
+@primitive("sin", save=(0,))
+def sin(x):
+    return np.sin(x)
+
+
+@sin.defvjp
+def _(xp, g, saved, p, needs):
+    return (g * xp.cos(saved[0]),)  # d/dx sin x = cos x
+
+
+@primitive("cos", save=(0,))
+def cos(x):
+    return np.cos(x)
+
+
+@cos.defvjp
+def _(xp, g, saved, p, needs):
+    return (-g * xp.sin(saved[0]),)  # d/dx cos x = -sin x
+
+
+@primitive("tan", save=(OUT,))
+def tan(x):
+    return np.tan(x)
+
+
+@tan.defvjp
+def _(xp, g, saved, p, needs):
+    y = saved[0]
+    return (g * (1 + y * y),)  # d/dx tan x = 1 + tan^2 x
+
+
+@primitive("tanh", save=(OUT,))
+def tanh(x):
+    return np.tanh(x)
+
+
+@tanh.defvjp
+def _(xp, g, saved, p, needs):
+    y = saved[0]
+    return (g * (1 - y * y),)  # d/dx tanh x = 1 - tanh^2 x
+
+
+@primitive("sigmoid", save=(OUT,))
+def sigmoid(x):
+    # 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) for x < 0: no overflow on either side
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+@sigmoid.defvjp
+def _(xp, g, saved, p, needs):
+    y = saved[0]
+    return (g * y * (1 - y),)  # d/dx s(x) = s(x)(1 - s(x))
+
+
+@primitive("relu", save=(OUT,))
+def relu(x):
+    return np.maximum(x, 0)
+
+
+@relu.defvjp
+def _(xp, g, saved, p, needs):
+    return (g * (saved[0] > 0),)  # relu'(x) = 1 for x > 0, and 0 for x <= 0 (PyTorch: 0 at 0)
+
+
+@primitive("abs", save=(0,))
+def abs_(x):
+    return np.abs(x)
+
+
+@abs_.defvjp
+def _(xp, g, saved, p, needs):
+    return (g * xp.sign(saved[0]),)  # d/dx |x| = sign(x), 0 at 0 as PyTorch
+
+
+@primitive("erf", save=(0,))
+def erf(x):
+    return kernels.erf(x)
+
+
+@erf.defvjp
+def _(xp, g, saved, p, needs):
+    x = saved[0]
+    return (g * _TWO_OVER_SQRT_PI * xp.exp(-(x * x)),)  # d/dx erf x = 2/sqrt(pi) e^(-x^2)
+
+
+@primitive("pow_scalar", save=(0,), backward_name="PowBackward0")
+def pow_scalar(x, exponent):
+    return np.power(x, exponent)
+
+
+@pow_scalar.defvjp
+def _(xp, g, saved, p, needs):
+    c = p["exponent"]
+    if c == 0:
+        return (g * 0,)
+    if c == 2:
+        return (g * 2 * saved[0],)
+    return (g * c * saved[0] ** (c - 1),)  # d/dx x^c = c x^(c-1)
+
+
+@primitive("rpow_scalar", save=(OUT,), backward_name="PowBackward1")
+def rpow_scalar(x, base):
+    return np.power(base, x)
+
+
+@rpow_scalar.defvjp
+def _(xp, g, saved, p, needs):
+    base = p["base"]
+    if base == 0:
+        # d/dx 0^x is 0 for x > 0 (the limit PyTorch uses), keeping NaN out of the gradient
+        return (g * 0,)
+    return (g * saved[0] * math.log(base),)  # d/dx b^x = b^x ln b
+
+
+@primitive("clamp_scalar", save=(0,), backward_name="ClampBackward1")
+def clamp_scalar(x, min, max):  # noqa: A002 - PyTorch's argument names
+    return np.clip(x, min, max)
+
+
+@clamp_scalar.defvjp
+def _(xp, g, saved, p, needs):
+    # gradient passes where min <= x <= max (boundaries included, as PyTorch)
+    x = saved[0]
+    lo, hi = p["min"], p["max"]
+    if lo is not None and hi is not None:
+        inside = (x >= lo) & (x <= hi)
+    elif lo is not None:
+        inside = x >= lo
+    else:
+        inside = x <= hi
+    return (g * inside,)
+
+
+def _zero_gradient_vjp(xp, g, saved, p, needs):
+    return (g * 0,)  # piecewise constant: derivative 0 almost everywhere (PyTorch's choice)
+
+
+@primitive("floor")
+def floor(x):
+    return np.floor(x)
+
+
+@primitive("ceil")
+def ceil(x):
+    return np.ceil(x)
+
+
+@primitive("round")
+def round_(x, decimals=0):
+    return np.round(x, decimals)
+
+
+@primitive("trunc")
+def trunc(x):
+    return np.trunc(x)
+
+
+@primitive("sign")
+def sign(x):
+    return np.sign(x)
+
+
+for _prim in (floor, ceil, round_, trunc, sign):
+    _prim.defvjp(_zero_gradient_vjp)
+
+
+@primitive("cast", backward_name="ToCopyBackward0")
+def cast(x, dtype, src):
+    return x.astype(dtype)
+
+
+@cast.defvjp
+def _(xp, g, saved, p, needs):
+    return (xp.astype(g, p["src"]),)  # the gradient has its tensor's dtype
+
+
+@primitive("clone", backward_name="CloneBackward0")
+def clone(x):
+    return x.copy()
+
+
+@clone.defvjp
+def _(xp, g, saved, p, needs):
+    return (g,)

@@ -1,0 +1,395 @@
+"""The Tensor: an array, its gradient, and the node that made it.
+
+Only state and thin plumbing live here. Math methods and operator dunders are
+bound onto the class by ``chainrule._tensor_methods`` once the ops exist, so this
+module imports nothing above it (DESIGN.md: imports point down).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _dtype
+from ._backend import xp
+
+_new = object.__new__
+
+
+class Tensor:
+    """A multi-dimensional array that can record the operations applied to it.
+
+    >>> import chainrule as torch
+    >>> x = torch.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4.])
+    """
+
+    # _data: the backend array. _rg: requires_grad. _version: a one-element list shared
+    # with every view of the same storage, bumped by in-place ops and checked at backward.
+    # _base: the tensor this one is a view of. _extra: rarely used state (hooks,
+    # retain_grad, forward-mode tangent), None on the hot path.
+    __slots__ = ("_data", "_rg", "grad", "grad_fn", "_version", "_base", "_extra", "__weakref__")
+
+    __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
+
+    def __init__(self, data: Any = None, *, requires_grad: bool = False, dtype: Any = None) -> None:
+        array = _as_array(data if data is not None else [], dtype)
+        self._data = array
+        self._rg = False
+        self.grad = None
+        self.grad_fn = None
+        self._version = [0]
+        self._base = None
+        self._extra = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def data(self) -> Tensor:
+        """The same storage without history (no grad_fn, requires_grad False)."""
+        return _view_of(self, self._data)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value._data if isinstance(value, Tensor) else _as_array(value, None)
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set requires_grad on a leaf, in place; only floating-point tensors may require grad."""
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables; use .detach() "
+                "to get a tensor that does not require grad"
+            )
+        if requires_grad and self._data.dtype.kind not in "fc":
+            raise RuntimeError(
+                f"only tensors of floating point dtype can require gradients; this tensor is "
+                f"{self.dtype} with shape {tuple(self.shape)}: convert it first with .float()"
+            )
+        self._rg = bool(requires_grad)
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[dim]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    nelement = numel
+
+    @property
+    def dtype(self) -> _dtype.dtype:
+        return _dtype.from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def item(self) -> Any:
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"item(): a Tensor with {self._data.size} elements cannot be converted to a "
+                f"Python scalar (shape {tuple(self.shape)})"
+            )
+        return self._data.item()
+
+    def tolist(self) -> Any:
+        return self._data.tolist()
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The array itself (shared storage); refuses a tensor that requires grad, as PyTorch."""
+        if self._rg and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead."
+            )
+        return self._data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self) -> Any:
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self._data.size} elements is ambiguous"
+            )
+        return bool(self._data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._data.item())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return _format(self)
+
+    # ----------------------------------------------------------- history tools
+    def detach(self) -> Tensor:
+        """A new tensor on the same storage, cut from the graph."""
+        return _view_of(self, self._data)
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place (it becomes a leaf)."""
+        self.grad_fn = None
+        self._rg = False
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        if self.grad_fn is None:
+            if not self._rg:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            return
+        retained = self.grad_fn.retained
+        if retained is None:
+            self.grad_fn.retained = retained = []
+        if not any(ref() is self for ref in retained):
+            retained.append(weakref.ref(self))
+
+    @property
+    def retains_grad(self) -> bool:
+        fn = self.grad_fn
+        return fn is not None and fn.retained is not None and any(r() is self for r in fn.retained)
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it.
+
+        >>> h = x.register_hook(lambda g: g * 2)
+        >>> h.remove()
+        """
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            owner = self.grad_fn
+            if owner.hooks is None:
+                owner.hooks = []
+            hooks = owner.hooks
+        else:
+            extra = self._extra_state()
+            if extra.hooks is None:
+                extra.hooks = []
+            hooks = extra.hooks
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
+    def _extra_state(self) -> _Extra:
+        if self._extra is None:
+            self._extra = _Extra()
+        return self._extra
+
+    def backward(
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Any = None,
+    ) -> None:
+        """Compute the gradient of this tensor with respect to the graph's leaves.
+
+        Leaves that require grad accumulate into ``.grad``. A non-scalar tensor needs
+        ``gradient`` (the vector in the vector-Jacobian product).
+        """
+        from .autograd.engine import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+class _Extra:
+    """State most tensors never use, kept off the hot path."""
+
+    __slots__ = ("hooks", "fw_grad", "name")
+
+    def __init__(self) -> None:
+        self.hooks = None
+        self.fw_grad = None
+        self.name = None
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+class Size(tuple):
+    """A shape, as ``torch.Size``: a tuple with ``numel()``."""
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __repr__(self) -> str:
+        return f"chainrule.Size({list(self)})"
+
+
+def _wrap(array: Any, grad_fn: Any = None) -> Tensor:
+    """Make a Tensor around a backend array without copying (the ops' fast path)."""
+    t = _new(Tensor)
+    if type(array) is not xp.ndarray:
+        array = xp.asarray(array)
+    t._data = array
+    t._rg = grad_fn is not None
+    t.grad = None
+    t.grad_fn = grad_fn
+    t._version = [0]
+    t._base = None
+    t._extra = None
+    return t
+
+
+def _view_of(source: Tensor, array: Any) -> Tensor:
+    """A detached tensor sharing ``source``'s storage and version counter."""
+    t = _wrap(array)
+    t._version = source._version
+    t._base = source if source._base is None else source._base
+    return t
+
+
+def _as_array(data: Any, dtype: Any) -> Any:
+    """Convert Python data, arrays or tensors to a backend array with PyTorch's dtype rules."""
+    if isinstance(data, Tensor):
+        array = data._data
+    elif isinstance(data, (list, tuple)) and _contains_tensor(data):
+        array = xp.asarray(_unwrap_nested(data))
+    else:
+        array = xp.asarray(data)
+    if dtype is not None:
+        return array.astype(_dtype.to_numpy_dtype(dtype), copy=False)
+    if array.dtype == xp.float64 and not isinstance(data, (xp.ndarray, xp.generic, Tensor)):
+        # Python floats become the default dtype (float32), as torch.tensor does.
+        return array.astype(_dtype.get_default_dtype().np)
+    if array.dtype.kind in "US" or array.dtype == object:
+        raise TypeError(f"tensor(): cannot make a tensor from {type(data).__name__} data")
+    return array
+
+
+def _contains_tensor(seq: Any) -> bool:
+    return any(isinstance(v, Tensor) or (isinstance(v, (list, tuple)) and _contains_tensor(v))
+               for v in seq)
+
+
+def _unwrap_nested(seq: Any) -> Any:
+    return [v._data if isinstance(v, Tensor) else
+            (_unwrap_nested(v) if isinstance(v, (list, tuple)) else v) for v in seq]
+
+
+# ------------------------------------------------------------------ printing
+_DEFAULT_SHOWN = {"float32", "int64", "bool"}
+
+
+def _format(t: Tensor) -> str:
+    array = t._data
+    if array.size == 0:
+        body = "[]" if array.ndim <= 1 else "[]"
+        suffix = [f"size={tuple(array.shape)}"] if array.ndim > 1 else []
+    else:
+        body = _format_array(array)
+        suffix = []
+    if array.dtype.name not in _DEFAULT_SHOWN or (array.size == 0 and array.dtype.name != "float32"):
+        suffix.append(f"dtype=chainrule.{array.dtype.name}")
+    if t.grad_fn is not None:
+        suffix.append(f"grad_fn=<{t.grad_fn.name()}>")
+    elif t._rg:
+        suffix.append("requires_grad=True")
+    text = "tensor(" + body
+    for item in suffix:
+        text += ", " + item
+    return text + ")"
+
+
+def _format_array(array: Any) -> str:
+    kind = array.dtype.kind
+    if kind == "f":
+        finite = array[np.isfinite(array)]
+        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
+        big = finite.size and (np.abs(finite).max() >= 1e8 or
+                               (np.abs(finite[finite != 0]).min() < 1e-4 if np.any(finite) else False))
+        if big:
+            formatter = {"float_kind": lambda v: f"{v:.4e}"}
+        elif integral:
+            formatter = {"float_kind": lambda v: f"{v:.0f}."}
+        else:
+            formatter = {"float_kind": lambda v: f"{v:.4f}"}
+    elif kind == "b":
+        formatter = {"bool": lambda v: "True" if v else "False"}
+    else:
+        formatter = None
+    return np.array2string(
+        np.asarray(array), separator=", ", formatter=formatter, prefix="tensor(",
+        threshold=1000, edgeitems=3, max_line_width=79,
+    )
+
+
+def is_tensor(obj: Any) -> bool:
+    """True for a chainrule Tensor."""
+    return isinstance(obj, Tensor)
