@@ -8,7 +8,8 @@ module imports nothing above it (DESIGN.md: imports point down).
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

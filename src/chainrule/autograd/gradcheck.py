@@ -10,7 +10,8 @@ error names the worst element with both values and the relative error
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

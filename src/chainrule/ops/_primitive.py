@@ -16,7 +16,8 @@ them back to the input's shape in one place.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..autograd import grad_mode
 from ..autograd.graph import Node

@@ -9,7 +9,8 @@ raises at backward instead of using changed data.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
