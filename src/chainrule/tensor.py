@@ -172,9 +172,6 @@ class Tensor:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self._data.item())
 
-    def __hash__(self) -> int:
-        return id(self)
-
     def __repr__(self) -> str:
         return _format(self)
 
@@ -345,50 +342,140 @@ def _unwrap_nested(seq: Any) -> Any:
 
 
 # ------------------------------------------------------------------ printing
-_DEFAULT_SHOWN = {"float32", "int64", "bool"}
+# PyTorch's print options (torch._tensor_str.PRINT_OPTS defaults), so that a repr reads
+# exactly as PyTorch's does with "torch." replaced by "chainrule.".
+_PRECISION = 4
+_THRESHOLD = 1000
+_EDGEITEMS = 3
+_LINEWIDTH = 80
 
 
 def _format(t: Tensor) -> str:
-    array = t._data
+    """``repr(t)``, laid out as PyTorch's ``_str_intern`` lays it out."""
+    array = np.asarray(t._data)
+    prefix = "tensor(" if type(t) is Tensor else f"{type(t).__name__}("
+    indent = len(prefix)
+    default = _dtype.get_default_dtype().np
+    suffix = []
     if array.size == 0:
-        body = "[]" if array.ndim <= 1 else "[]"
-        suffix = [f"size={tuple(array.shape)}"] if array.ndim > 1 else []
+        # NumPy-like: the shape is shown unless it is (0,); no element tells the dtype.
+        if array.ndim != 1:
+            suffix.append(f"size={tuple(array.shape)}")
+        if array.dtype != default:
+            suffix.append(f"dtype={t.dtype!r}")
+        body = "[]"
     else:
-        body = _format_array(array)
-        suffix = []
-    if array.dtype.name not in _DEFAULT_SHOWN or (array.size == 0 and array.dtype.name != "float32"):
-        suffix.append(f"dtype=chainrule.{array.dtype.name}")
+        if array.dtype not in (default, np.dtype(np.int64), np.dtype(np.bool_)):
+            suffix.append(f"dtype={t.dtype!r}")
+        summarize = array.size > _THRESHOLD
+        fmt = _Formatter(_summarized(array) if summarize else array)
+        body = _tensor_str(array, indent, summarize, fmt)
     if t.grad_fn is not None:
         suffix.append(f"grad_fn=<{t.grad_fn.name()}>")
     elif t._rg:
         suffix.append("requires_grad=True")
-    text = "tensor(" + body
-    for item in suffix:
-        text += ", " + item
-    return text + ")"
+    if t._extra is not None and t._extra.fw_grad is not None:
+        suffix.append(f"tangent={t._extra.fw_grad!r}")
+    return _add_suffixes(prefix + body, suffix, indent)
 
 
-def _format_array(array: Any) -> str:
-    kind = array.dtype.kind
-    if kind == "f":
-        finite = array[np.isfinite(array)]
-        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-        big = finite.size and (np.abs(finite).max() >= 1e8 or
-                               (np.abs(finite[finite != 0]).min() < 1e-4 if np.any(finite) else False))
-        if big:
-            formatter = {"float_kind": lambda v: f"{v:.4e}"}
-        elif integral:
-            formatter = {"float_kind": lambda v: f"{v:.0f}."}
+class _Formatter:
+    """One width and one notation for every element, chosen as PyTorch's _Formatter does:
+    integers print as-is; floats print fixed with 4 decimals, as integers with a trailing
+    dot when all are whole, or in scientific notation when their magnitudes span more than
+    1000x, exceed 1e8 or go below 1e-4."""
+
+    def __init__(self, array: Any) -> None:
+        self.floating = array.dtype.kind == "f"
+        self.int_mode = True
+        self.sci_mode = False
+        self.width = 1
+        flat = array.reshape(-1)
+        if not self.floating:
+            self.width = max((len(str(v)) for v in flat.tolist()), default=1)
+            return
+        values = flat[np.isfinite(flat) & (flat != 0)]
+        if values.size == 0:
+            return
+        magnitudes = np.abs(values.astype(np.float64))
+        low, high = magnitudes.min(), magnitudes.max()
+        self.int_mode = bool(np.all(values == np.ceil(values)))
+        self.sci_mode = bool(high / low > 1000.0 or high > 1.0e8 or low < 1.0e-4)
+        for v in values.tolist():
+            if self.sci_mode:
+                text = f"{v:.{_PRECISION}e}"
+            elif self.int_mode:
+                text = f"{v:.0f}" + "."
+            else:
+                text = f"{v:.{_PRECISION}f}"
+            self.width = max(self.width, len(text))
+
+    def format(self, value: Any) -> str:
+        if not self.floating:
+            text = str(value)
+        elif self.sci_mode:
+            text = f"{value:{self.width}.{_PRECISION}e}"
+        elif self.int_mode:
+            text = f"{value:.0f}"
+            if np.isfinite(value):
+                text += "."
         else:
-            formatter = {"float_kind": lambda v: f"{v:.4f}"}
-    elif kind == "b":
-        formatter = {"bool": lambda v: "True" if v else "False"}
+            text = f"{value:.{_PRECISION}f}"
+        return text.rjust(self.width)
+
+
+def _summarized(array: Any) -> Any:
+    """The elements a summarized print shows (the first and last ``_EDGEITEMS`` per dim)."""
+    if array.ndim == 0:
+        return array
+    if array.ndim == 1:
+        if array.shape[0] > 2 * _EDGEITEMS:
+            return np.concatenate((array[:_EDGEITEMS], array[-_EDGEITEMS:]))
+        return array
+    rows = range(array.shape[0])
+    if array.shape[0] > 2 * _EDGEITEMS:
+        rows = [*range(_EDGEITEMS), *range(array.shape[0] - _EDGEITEMS, array.shape[0])]
+    return np.stack([_summarized(array[i]) for i in rows])
+
+
+def _tensor_str(array: Any, indent: int, summarize: bool, fmt: _Formatter) -> str:
+    if array.ndim == 0:
+        return fmt.format(array.item())
+    if array.ndim == 1:
+        per_line = max(1, (_LINEWIDTH - indent) // (fmt.width + 2))
+        if summarize and array.shape[0] > 2 * _EDGEITEMS:
+            items = ([fmt.format(v) for v in array[:_EDGEITEMS].tolist()] + [" ..."] +
+                     [fmt.format(v) for v in array[-_EDGEITEMS:].tolist()])
+        else:
+            items = [fmt.format(v) for v in array.tolist()]
+        lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    n = array.shape[0]
+    if summarize and n > 2 * _EDGEITEMS:
+        slices = ([_tensor_str(array[i], indent + 1, summarize, fmt) for i in range(_EDGEITEMS)]
+                  + ["..."] +
+                  [_tensor_str(array[i], indent + 1, summarize, fmt)
+                   for i in range(n - _EDGEITEMS, n)])
     else:
-        formatter = None
-    return np.array2string(
-        np.asarray(array), separator=", ", formatter=formatter, prefix="tensor(",
-        threshold=1000, edgeitems=3, max_line_width=79,
-    )
+        slices = [_tensor_str(array[i], indent + 1, summarize, fmt) for i in range(n)]
+    return "[" + ("," + "\n" * (array.ndim - 1) + " " * (indent + 1)).join(slices) + "]"
+
+
+def _add_suffixes(text: str, suffixes: list, indent: int) -> str:
+    """Append ``, suffix`` items, wrapping to a new line past the line width."""
+    parts = [text]
+    line = len(text) - text.rfind("\n") + 1
+    for suffix in suffixes:
+        # Measure "dtype=chainrule.x" as PyTorch's "dtype=torch.x", so that lines break
+        # where PyTorch's do and the two reprs differ only by that word.
+        width = len(suffix.replace("chainrule.", "torch."))
+        if line + width + 2 > _LINEWIDTH:
+            parts.append(",\n" + " " * indent + suffix)
+            line = indent + width
+        else:
+            parts.append(", " + suffix)
+            line += width + 2
+    return "".join(parts) + ")"
 
 
 def is_tensor(obj: Any) -> bool:
