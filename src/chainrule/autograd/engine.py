@@ -142,10 +142,11 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
     previous_mode = _state.enabled
     _state.enabled = create_graph
     xp = _tensor_namespace if create_graph else _array_namespace
+    pop, take, pending = ready.pop, grads.pop, grads.get
     try:
         while ready:
-            vertex = ready.pop()
-            g = grads.pop(vertex)
+            vertex = pop()
+            g = take(vertex)
             if type(vertex) is not Node:
                 g = _leaf_gradient(vertex, g, create_graph)
                 if wanted is not None and vertex in wanted:
@@ -155,20 +156,41 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
                 continue
             if vertex.hooks is not None or vertex.retained is not None:
                 g = _node_hooks(vertex, g, create_graph)
-            if wanted is not None and vertex in wanted:
-                captured[vertex] = g
-            if runs is not None and vertex not in runs:
-                continue
-            for edge, gi in zip(vertex.edges, _call_rule(vertex, g, xp, retain_graph,
-                                                        create_graph)):
-                if edge is None or gi is None or edge not in deps:
+            if wanted is not None:
+                if vertex in wanted:
+                    captured[vertex] = g
+                if vertex not in runs:
                     continue
-                previous = grads.get(edge)
+            saved = vertex.saved
+            if saved is None:
+                raise _freed_error(vertex)
+            if vertex.versions:
+                _check_versions(vertex)
+            if create_graph:
+                saved = _saved_as_tensors(vertex)
+            if not retain_graph and saved:
+                vertex.saved = None
+            input_grads = vertex.prim.vjp(xp, g, saved, vertex.params, vertex.needs)
+            shapes = vertex.shapes
+            i = -1
+            for edge in vertex.edges:
+                i += 1
+                if edge is None:
+                    continue
+                gi = input_grads[i]
+                if gi is None:
+                    continue
+                remaining = deps.get(edge)
+                if remaining is None:  # leads to no wanted input
+                    continue
+                if shapes is not None and gi.shape != shapes[i]:
+                    gi = sum_to_shape(gi, shapes[i])
+                previous = pending(edge)
                 grads[edge] = gi if previous is None else previous + gi
-                remaining = deps[edge] - 1
-                deps[edge] = remaining
-                if remaining == 0:
+                if remaining == 1:
                     ready.append(edge)
+                else:
+                    deps[edge] = remaining - 1
     finally:
         _state.enabled = previous_mode
 
@@ -233,17 +255,20 @@ def _dependencies(roots: list, targets: list | None) -> tuple[dict, set | None]:
     """
     deps: dict = {}
     if targets is None:
-        stack = [v for v in dict.fromkeys(roots) if type(v) is Node]
-        seen = set(stack)
+        root_set = set(roots)
+        stack = [v for v in root_set if type(v) is Node]
+        count = deps.get
         while stack:
-            node = stack.pop()
-            for child in node.edges:
+            for child in stack.pop().edges:
                 if child is None:
                     continue
-                deps[child] = deps.get(child, 0) + 1
-                if child not in seen and type(child) is Node:
-                    seen.add(child)
-                    stack.append(child)
+                seen = count(child)
+                if seen is None:
+                    deps[child] = 1
+                    if type(child) is Node and child not in root_set:
+                        stack.append(child)
+                else:
+                    deps[child] = seen + 1
         return deps, None
 
     # Post-order over the reachable graph, then keep what leads to a target.
@@ -282,34 +307,23 @@ def _dependencies(roots: list, targets: list | None) -> tuple[dict, set | None]:
     return deps, runs
 
 
-def _call_rule(node: Node, g: Any, xp: Any, retain_graph: bool, create_graph: bool) -> tuple:
-    saved = node.saved
-    if saved is None:
-        raise RuntimeError(
-            f"Trying to backward through the graph a second time (or directly access saved "
-            f"tensors after they have already been freed) at {node.name()}. Specify "
-            f"retain_graph=True if you need to backward through the graph a second time."
-        )
+def _freed_error(node: Node) -> RuntimeError:
+    return RuntimeError(
+        f"Trying to backward through the graph a second time (or directly access saved "
+        f"tensors after they have already been freed) at {node.name()}. Specify "
+        f"retain_graph=True if you need to backward through the graph a second time."
+    )
+
+
+def _check_versions(node: Node) -> None:
     for k, (cell, version) in enumerate(node.versions):
         if cell[0] != version:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: a tensor of shape {list(saved[k].shape)} saved by "
+                f"inplace operation: a tensor of shape {list(node.saved[k].shape)} saved by "
                 f"{node.name()} is at version {cell[0]}; expected version {version} instead. "
                 f"Clone it before the in-place change, or make the change out of place."
             )
-    if create_graph:
-        saved = _saved_as_tensors(node)
-    grads = node.prim.vjp(xp, g, saved, node.params, node.needs)
-    if not retain_graph and node.saved:
-        node.saved = None
-    shapes = node.shapes
-    if shapes is not None:
-        grads = tuple(
-            gi if gi is None or gi.shape == shape else sum_to_shape(gi, shape)
-            for gi, shape in zip(grads, shapes)
-        )
-    return grads
 
 
 def _saved_as_tensors(node: Node) -> tuple:

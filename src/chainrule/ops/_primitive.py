@@ -19,9 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._backend import xp
 from ..autograd import grad_mode
 from ..autograd.graph import Node
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor
+
+_new = object.__new__
+_ndarray = xp.ndarray
+_asarray = xp.asarray
+_ONE = (True,)
 
 OUT = -1  # in a ``save`` spec: the primitive's output
 ALL_INPUTS = "all inputs"  # a ``save`` spec for primitives with any number of inputs
@@ -56,9 +62,6 @@ class Primitive:
         self.jvp = rule
         return rule
 
-    def __call__(self, *inputs: Tensor, **params: Any) -> Tensor:
-        return apply(self, *inputs, **params)
-
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
 
@@ -86,49 +89,84 @@ def primitive(name: str, *, save: tuple = (), broadcasts: bool = False, extras: 
 
 
 def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
-    """Run ``prim`` on tensors and, when a gradient is needed, record its node."""
-    if prim.extras:
-        out, by_products = prim.forward(*[t._data for t in inputs], **params)
+    """Run ``prim`` on tensors and, when a gradient is needed, record its node.
+
+    This is the forward hot path: every op of every user step runs through it, so the
+    one- and two-input cases are written out rather than looped.
+    """
+    count = len(inputs)
+    if count == 1:
+        x = inputs[0]
+        out = prim.forward(x._data, **params)
+    elif count == 2:
+        x, y = inputs
+        out = prim.forward(x._data, y._data, **params)
     else:
         out = prim.forward(*[t._data for t in inputs], **params)
+    if prim.extras:
+        out, by_products = out
+    else:
         by_products = ()
-    result = _wrap(out)
+    result = _new(Tensor)
+    result._data = out if type(out) is _ndarray else _asarray(out)
+    result.grad = result._base = result._extra = result.grad_fn = None
+    result._rg = False
     if prim.view:
         source = inputs[0]
         result._version = source._version
         result._base = source if source._base is None else source._base
+    else:
+        result._version = [0]
     if not _state.enabled:
         return result
-    for t in inputs:
-        if t._rg:
-            break
+    if count == 1:
+        if not x._rg:
+            return result
+        fn = x.grad_fn
+        edges = (x if fn is None else fn,)
+        needs = _ONE
+    elif count == 2:
+        x_rg, y_rg = x._rg, y._rg
+        if not (x_rg or y_rg):
+            return result
+        fn = x.grad_fn
+        x_edge = (x if fn is None else fn) if x_rg else None
+        fn = y.grad_fn
+        edges = (x_edge, (y if fn is None else fn) if y_rg else None)
+        needs = (x_rg, y_rg)
     else:
-        return result
-    edges = tuple(
-        (t.grad_fn if t.grad_fn is not None else t) if t._rg else None for t in inputs
-    )
+        needs = tuple([t._rg for t in inputs])
+        if True not in needs:
+            return result
+        edges = tuple([(t if t.grad_fn is None else t.grad_fn) if t._rg else None
+                       for t in inputs])
     save = prim.save
-    if save is ALL_INPUTS:
-        save = tuple(range(len(inputs)))
     if save:
-        saved = tuple(inputs[i]._data if i != OUT else result._data for i in save) + by_products
-        versions = tuple(
-            (inputs[i]._version if i != OUT else result._version,
-             inputs[i]._version[0] if i != OUT else 0)
-            for i in save
-        )
+        if save is ALL_INPUTS:
+            save = range(count)
+        saved = []
+        versions = []
+        for i in save:
+            source = result if i == OUT else inputs[i]
+            saved.append(source._data)
+            cell = source._version
+            versions.append((cell, cell[0]))
+        saved = tuple(saved) + by_products if by_products else tuple(saved)
     else:
         saved = by_products
         versions = ()
-    node = Node(
-        prim,
-        edges,
-        saved,
-        versions,
-        params,
-        tuple(t._data.shape for t in inputs) if prim.broadcasts else None,
-        tuple(e is not None for e in edges),
-    )
+    node = _new(Node)
+    node.prim = prim
+    node.edges = edges
+    node.saved = saved
+    node.versions = versions
+    node.params = params
+    node.shapes = tuple([t._data.shape for t in inputs]) if prim.broadcasts else None
+    node.needs = needs
+    node.hooks = node.retained = None
     result.grad_fn = node
     result._rg = True
     return result
+
+
+Primitive.__call__ = apply
