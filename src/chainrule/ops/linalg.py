@@ -19,16 +19,24 @@ def matmul(a, b):
 @matmul.defvjp
 def _(xp, g, saved, p, needs):
     # C = A B  =>  dA = G B^T, dB = A^T G. A 1-D operand is treated as a row (A) or a
-    # column (B) matrix; the engine then sums batch axes and drops the added axis.
+    # column (B) matrix and the added axis dropped again; the engine sums batch axes.
     a, b = saved
-    if a.ndim == 1:
+    a_vector, b_vector = a.ndim == 1, b.ndim == 1
+    if a_vector:
         a = a.reshape((1, a.shape[0]))
         g = xp.expand_dims(g, -2)
-    if b.ndim == 1:
+    if b_vector:
         b = b.reshape((b.shape[0], 1))
         g = xp.expand_dims(g, -1)
-    ga = xp.matmul(g, _mT(xp, b)) if needs[0] else None
-    gb = xp.matmul(_mT(xp, a), g) if needs[1] else None
+    ga = gb = None
+    if needs[0]:
+        ga = xp.matmul(g, _mT(xp, b))
+        if a_vector:
+            ga = ga[..., 0, :]
+    if needs[1]:
+        gb = xp.matmul(_mT(xp, a), g)
+        if b_vector:
+            gb = gb[..., 0]
     return (ga, gb)
 
 
