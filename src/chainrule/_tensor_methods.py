@@ -52,6 +52,22 @@ def _type_as(self: Tensor, other: Tensor) -> Tensor:
     return cast(self, other._data.dtype)
 
 
+_TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
+               "uint8": "Byte", "int16": "Short", "int32": "Int", "int64": "Long",
+               "bool": "Bool"}
+
+
+def _type(self: Tensor, dtype: Any = None, non_blocking: bool = False) -> Any:
+    """With no dtype, the type name (``'chainrule.FloatTensor'``); else ``self.to(dtype)``.
+
+    >>> chainrule.ones(2).type(chainrule.float64).dtype
+    chainrule.float64
+    """
+    if dtype is None:
+        return f"chainrule.{_TYPE_NAMES[self.dtype.name]}Tensor"
+    return _to(self, dtype)
+
+
 def _clone(self: Tensor, *, memory_format: Any = None) -> Tensor:
     """A copy with its own storage; gradients flow back to the original."""
     from .ops import unary
@@ -155,6 +171,12 @@ def _contiguous(self: Tensor, memory_format: Any = None) -> Tensor:
 
 
 def _mT(self: Tensor) -> Tensor:
+    """The last two dims swapped (a batch of matrices transposed)."""
+    if self.ndim < 2:
+        raise RuntimeError(
+            f"tensor.mT is only supported on matrices or batches of matrices. Got "
+            f"{self.ndim}-D tensor."
+        )
     return shape.transpose(self, -2, -1)
 
 
@@ -219,7 +241,7 @@ _METHODS = {
     "masked_fill_": lambda self, mask, value: inplace.copy_(self, shape.masked_fill(self, mask,
                                                                                      value)),
     # conversion and copies
-    "to": _to, "type_as": _type_as, "clone": _clone, "contiguous": _contiguous,
+    "to": _to, "type": _type, "type_as": _type_as, "clone": _clone, "contiguous": _contiguous,
     "is_contiguous": _is_contiguous, "cpu": lambda self: self,
     "float": _dtype_method(_dtype.float32), "double": _dtype_method(_dtype.float64),
     "half": _dtype_method(_dtype.float16), "long": _dtype_method(_dtype.int64),

@@ -52,8 +52,15 @@ class Tensor:
     # ------------------------------------------------------------------ basics
     @property
     def data(self) -> Tensor:
-        """The same storage without history (no grad_fn, requires_grad False)."""
-        return _view_of(self, self._data)
+        """The same storage without history (no grad_fn, requires_grad False).
+
+        As in PyTorch, changes made through ``.data`` are invisible to autograd: it has its
+        own version counter, so a rule that saved this tensor does not notice them
+        (``detach()`` shares the counter and does).
+
+        >>> w.data.mul_(0.5)    # an optimizer-style update that autograd does not record
+        """
+        return _wrap(self._data)
 
     @data.setter
     def data(self, value: Tensor) -> None:
@@ -91,9 +98,21 @@ class Tensor:
         return Size(self._data.shape)
 
     def size(self, dim: int | None = None) -> Any:
+        """The shape (``size()``), or the length of one dim (``size(d)``, negative counts
+        from the end).
+
+        >>> chainrule.zeros(2, 3).size(-1)
+        3
+        """
         if dim is None:
             return Size(self._data.shape)
-        return self._data.shape[dim]
+        rank = max(self._data.ndim, 1)
+        if not -rank <= dim < rank:
+            raise IndexError(
+                f"size(): dimension out of range (expected to be in range of [{-rank}, "
+                f"{rank - 1}], but got {dim})"
+            )
+        return self._data.shape[dim] if self._data.ndim else 1
 
     def dim(self) -> int:
         return self._data.ndim
@@ -142,7 +161,11 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self._data if dtype is None else self._data.astype(dtype)
+        # np.asarray(t) is t.numpy(): refused while t requires grad, as in PyTorch.
+        array = self.numpy()
+        if dtype is not None and array.dtype != dtype:
+            return array.astype(dtype)
+        return array.copy() if copy else array
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
@@ -177,8 +200,16 @@ class Tensor:
 
     # ----------------------------------------------------------- history tools
     def detach(self) -> Tensor:
-        """A new tensor on the same storage, cut from the graph."""
-        return _view_of(self, self._data)
+        """A new tensor on the same storage, cut from the graph.
+
+        It shares the version counter, so changing it in place still invalidates what a
+        backward rule saved of this tensor (as in PyTorch).
+
+        >>> d = x.detach(); d[0] = 5.0     # x sees the change
+        """
+        t = _wrap(self._data)
+        t._version = self._version
+        return t
 
     def detach_(self) -> Tensor:
         """Cut this tensor from the graph in place (it becomes a leaf)."""
@@ -305,14 +336,6 @@ def _wrap(array: Any, grad_fn: Any = None) -> Tensor:
     return t
 
 
-def _view_of(source: Tensor, array: Any) -> Tensor:
-    """A detached tensor sharing ``source``'s storage and version counter."""
-    t = _wrap(array)
-    t._version = source._version
-    t._base = source if source._base is None else source._base
-    return t
-
-
 def _as_array(data: Any, dtype: Any) -> Any:
     """Convert Python data, arrays or tensors to a backend array with PyTorch's dtype rules."""
     if isinstance(data, Tensor):
@@ -323,15 +346,33 @@ def _as_array(data: Any, dtype: Any) -> Any:
         array = xp.asarray(data)
     if dtype is not None:
         return array.astype(_dtype.to_numpy_dtype(dtype), copy=False)
-    if array.dtype == xp.float64 and not isinstance(data, (xp.ndarray, xp.generic, Tensor)):
-        # Python floats become the default dtype (float32), as torch.tensor does.
+    if array.dtype == xp.float64 and not _has_float64_item(data):
+        # Python floats become the default dtype (float32), as torch.tensor does; float64
+        # arrays, NumPy scalars and tensors keep their dtype.
         return array.astype(_dtype.get_default_dtype().np)
     if array.dtype.kind in "US" or array.dtype == object:
         raise TypeError(f"tensor(): cannot make a tensor from {type(data).__name__} data")
     return array
 
 
+def _has_float64_item(data: Any) -> bool:
+    """Whether ``data`` is, or nests, a float64 array, NumPy scalar or tensor."""
+    if isinstance(data, (list, tuple)):
+        # set(map(type, ...)) runs at C speed: a long list of Python numbers costs little
+        if set(map(type, data)) <= _PYTHON_NUMBERS:
+            return False
+        return any(_has_float64_item(v) for v in data if type(v) not in _PYTHON_NUMBERS)
+    if isinstance(data, Tensor):
+        return data._data.dtype == xp.float64
+    return isinstance(data, (xp.ndarray, xp.generic)) and data.dtype == xp.float64
+
+
+_PYTHON_NUMBERS = frozenset((float, int, bool, complex))
+
+
 def _contains_tensor(seq: Any) -> bool:
+    if set(map(type, seq)) <= _PYTHON_NUMBERS:
+        return False
     return any(isinstance(v, Tensor) or (isinstance(v, (list, tuple)) and _contains_tensor(v))
                for v in seq)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..autograd import grad_mode
 from ..tensor import Tensor, _wrap
-from . import indexing, math, shape, unary
+from . import indexing, kernels, math, shape, unary
 
 _state = grad_mode.state
 
@@ -36,18 +36,16 @@ def _check_target(target: Tensor, op: str) -> None:
             f"(shape {tuple(target.shape)}). Wrap the update in `with chainrule.no_grad():` "
             f"or operate on .data"
         )
-    base = target._base
-    if base is not None and base._rg:
-        raise RuntimeError(
-            f"{op}: in-place change of a view of a tensor that requires grad (view of shape "
-            f"{tuple(target.shape)}, base of shape {tuple(base.shape)}) is not supported by "
-            f"chainrule; clone() the view or use the out-of-place op"
-        )
 
 
 def _rebase(target: Tensor, compute: Callable[[Tensor], Tensor], op: str) -> Tensor:
     """Record ``target = compute(old target)`` in the graph and write the values in place."""
     _check_target(target, op)
+    base = target._base
+    if base is not None:
+        position = _position_in(base._data, target._data, op)
+        if position is not None:
+            return _rebase_view(target, base, position, compute, op)
     old = _wrap(target._data.copy(), target.grad_fn)
     old._rg = target._rg
     new = compute(old)
@@ -55,6 +53,57 @@ def _rebase(target: Tensor, compute: Callable[[Tensor], Tensor], op: str) -> Ten
     target.grad_fn = new.grad_fn
     target._rg = new._rg
     return target
+
+
+def _rebase_view(target: Tensor, base: Tensor, position: tuple,
+                 compute: Callable[[Tensor], Tensor], op: str) -> Tensor:
+    """An in-place change of a view changes its base, as PyTorch's CopySlices: the base
+    becomes ``old base with compute(old view) written at the view's position``, and the
+    view becomes that position read back from the new base."""
+    if base._rg and base.grad_fn is None:
+        raise RuntimeError(
+            f"{op}: a view of a leaf Variable that requires grad is being used in an in-place "
+            f"operation (view of shape {tuple(target.shape)}, leaf of shape "
+            f"{tuple(base.shape)}). Wrap the update in `with chainrule.no_grad():`"
+        )
+    old_view = _wrap(target._data.copy(), target.grad_fn)
+    old_view._rg = target._rg
+    old_base = _wrap(base._data.copy(), base.grad_fn)
+    old_base._rg = base._rg
+    new_view = compute(old_view)
+    new_base = _index_put(old_base, position, new_view)
+    _store(target, new_view._data, op)
+    base.grad_fn = new_base.grad_fn
+    base._rg = new_base._rg
+    reread = indexing.getitem_copy(new_base, index=position, shape=base._data.shape)
+    target.grad_fn = reread.grad_fn
+    target._rg = reread._rg
+    return target
+
+
+def _position_in(base: Any, view: Any, op: str) -> tuple | None:
+    """Where ``view``'s elements lie in ``base`` (an index tuple of integer arrays), found
+    from their memory addresses; None when ``view`` does not share ``base``'s memory."""
+    def addresses(a: Any) -> Any:
+        start = a.__array_interface__["data"][0]
+        grid = np.ix_(*(np.arange(n) for n in a.shape)) if a.ndim else ()
+        return start + sum((g * s for g, s in zip(grid, a.strides)), np.zeros(a.shape, np.intp))
+
+    base_addresses = addresses(base).reshape(-1)
+    order = np.argsort(base_addresses, kind="stable")
+    ranked = base_addresses[order]
+    wanted = addresses(view)
+    found = np.minimum(np.searchsorted(ranked, wanted), ranked.size - 1)
+    if ranked.size == 0 or not np.array_equal(ranked[found], wanted):
+        return None
+    flat = order[found]
+    if np.unique(flat).size != flat.size:
+        raise RuntimeError(
+            f"{op}: unsupported operation: more than one element of the written-to tensor "
+            f"(shape {tuple(view.shape)}) refers to a single memory location. Please clone() "
+            f"the tensor before performing the operation."
+        )
+    return np.unravel_index(flat, base.shape)
 
 
 def _store(target: Tensor, values: Any, op: str) -> None:
@@ -186,7 +235,12 @@ def setitem(self: Tensor, index: Any, value: Any) -> None:
 
 
 def _index_put(old: Tensor, index: Any, value: Any) -> Tensor:
-    """``old`` with ``value`` written at ``index``, as a differentiable expression."""
+    """``old`` with ``value`` written at ``index``, as a differentiable expression.
+
+    As PyTorch's index_put: where an advanced index repeats a position the last write
+    wins, and the value's gradient is the output gradient read at every indexed position
+    (so a repeated position sends its gradient to each value written there).
+    """
     array_index = shape._index_arg(index)
     mask = np.zeros(old._data.shape, dtype=bool)
     mask[array_index] = True
@@ -194,4 +248,11 @@ def _index_put(old: Tensor, index: Any, value: Any) -> Tensor:
     value_t = value if isinstance(value, Tensor) else _wrap(np.asarray(value, old._data.dtype))
     value_t = shape.expand(value_t.to(old.dtype), target_shape)
     placed = indexing.index_add(value_t, shape=old._data.shape, index=array_index)
+    if not kernels.is_basic(array_index):
+        written = np.zeros(old._data.shape, dtype=old._data.dtype)
+        written[array_index] = value_t._data
+        if not np.array_equal(written, placed._data, equal_nan=True):
+            # repeated positions summed their values: put the last-write values in the
+            # forward while the gradient still flows through the summing index_add
+            placed = math.add(placed, _wrap(written - placed._data))
     return math.where(_wrap(mask), placed, old)
