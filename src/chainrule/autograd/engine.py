@@ -191,6 +191,8 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
                     ready.append(edge)
                 else:
                     deps[edge] = remaining - 1
+            # drop our references so that a leaf can take ownership of its gradient array
+            input_grads = gi = None
     finally:
         _state.enabled = previous_mode
 
