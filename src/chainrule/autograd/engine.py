@@ -166,7 +166,7 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
                 raise _freed_error(vertex)
             if vertex.versions:
                 _check_versions(vertex)
-            if create_graph:
+            if create_graph and vertex.prim.save is not None:
                 saved = _saved_as_tensors(vertex)
             if not retain_graph and saved:
                 vertex.saved = None
