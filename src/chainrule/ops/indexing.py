@@ -50,8 +50,10 @@ def _(xp, g, saved, p, needs):
     return (xp.scatter_add(zeros, p["axis"], p["index"], g),)
 
 
+# ``src_shape`` is for the rule: src may be larger than index, and only its leading part
+# (index's shape) is read, so its gradient is zero-padded back to src's shape
 @primitive("scatter_add")
-def scatter_add(base, src, axis, index):
+def scatter_add(base, src, axis, index, src_shape):
     return kernels.scatter_add(base, axis, index, src)
 
 
@@ -62,7 +64,7 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("scatter")
-def scatter(base, src, axis, index):
+def scatter(base, src, axis, index, src_shape):
     return kernels.scatter(base, axis, index, src)
 
 

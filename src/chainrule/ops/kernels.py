@@ -16,7 +16,8 @@ _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 
 def erf(x: Any) -> Any:
     """The error function, elementwise (NumPy has none; math.erf is exact to float64)."""
-    return _erf_scalar(x).astype(x.dtype, copy=False)
+    # frompyfunc gives an object array, or a bare Python float for a 0-d input
+    return np.asarray(_erf_scalar(x), dtype=x.dtype)
 
 
 def index_add(shape: tuple, index: Any, values: Any) -> Any:

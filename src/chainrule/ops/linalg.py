@@ -22,12 +22,13 @@ def _(xp, g, saved, p, needs):
     # column (B) matrix and the added axis dropped again; the engine sums batch axes.
     a, b = saved
     a_vector, b_vector = a.ndim == 1, b.ndim == 1
-    if a_vector:
-        a = a.reshape((1, a.shape[0]))
-        g = xp.expand_dims(g, -2)
+    # b first: for vector . vector, g is 0-d and becomes (1,) then (1, 1)
     if b_vector:
         b = b.reshape((b.shape[0], 1))
         g = xp.expand_dims(g, -1)
+    if a_vector:
+        a = a.reshape((1, a.shape[0]))
+        g = xp.expand_dims(g, -2)
     ga = gb = None
     if needs[0]:
         ga = xp.matmul(g, _mT(xp, b))

@@ -177,11 +177,16 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
     if min is None and max is None:
         raise RuntimeError("clamp(): at least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # min(max(x, lo), hi) written as selections, so that at a tie x keeps the whole
+        # gradient (PyTorch's clamp; maximum would split it), lo gets it where x < lo <= hi
+        # and hi where the clamped value exceeds hi
         out = input
         if min is not None:
-            out = maximum(out, as_tensor_arg(min, "clamp"))
+            lo = as_tensor_arg(min, "clamp")
+            out = where(lt(out, lo), lo, out)
         if max is not None:
-            out = minimum(out, as_tensor_arg(max, "clamp"))
+            hi = as_tensor_arg(max, "clamp")
+            out = where(gt(out, hi), hi, out)
         return out
     scalar = min if min is not None else max
     return unary.clamp_scalar(_with_scalar(input, scalar), min=min, max=max)
@@ -358,14 +363,24 @@ def prod(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     return _reduce(reduce.prod, input, dim, keepdim, "prod")
 
 
-def amax(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+def _dim_keep(dim: Any, keepdim: bool, axis: Any, keepdims: bool | None) -> tuple[Any, bool]:
+    """PyTorch's ``dim``/``keepdim`` or NumPy's ``axis``/``keepdims`` (DESIGN.md)."""
+    return pick_dim(dim, axis), bool(keepdim if keepdims is None else keepdims)
+
+
+def amax(input: Tensor, dim: Any = (), keepdim: bool = False, *, axis: Any = None,
+         keepdims: bool | None = None) -> Tensor:
     """Largest value over ``dim``; tied maxima share the gradient evenly."""
-    return _reduce(reduce.amax, as_tensor_arg(input, "amax"), dim or None, keepdim, "amax")
+    dim, keepdim = _dim_keep(dim, keepdim, axis, keepdims)
+    # dim () or None: every dim (normalize_dim); never ``dim or None``, which drops dim 0
+    return _reduce(reduce.amax, as_tensor_arg(input, "amax"), dim, keepdim, "amax")
 
 
-def amin(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+def amin(input: Tensor, dim: Any = (), keepdim: bool = False, *, axis: Any = None,
+         keepdims: bool | None = None) -> Tensor:
     """Smallest value over ``dim``; tied minima share the gradient evenly."""
-    return _reduce(reduce.amin, as_tensor_arg(input, "amin"), dim or None, keepdim, "amin")
+    dim, keepdim = _dim_keep(dim, keepdim, axis, keepdims)
+    return _reduce(reduce.amin, as_tensor_arg(input, "amin"), dim, keepdim, "amin")
 
 
 _ValuesIndices = namedtuple("_ValuesIndices", ["values", "indices"])
@@ -387,9 +402,11 @@ def _extremum_along(input: Tensor, dim: int, keepdim: bool, name: str, arg: Any)
     return _ValuesIndices(values, _wrap(index.astype(np.int64)))
 
 
-def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = None) -> Any:  # noqa: A001
+def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = None,  # noqa: A001
+        axis: Any = None, keepdims: bool | None = None) -> Any:
     """``max(x)``: the largest value; ``max(x, dim)``: (values, indices) with the gradient
     routed to the first maximum's index, as PyTorch; ``max(x, other)``: elementwise."""
+    dim, keepdim = _dim_keep(dim, keepdim, axis, keepdims)
     if isinstance(dim, Tensor):
         return maximum(input, dim)
     if dim is None:
@@ -397,8 +414,10 @@ def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = Non
     return _extremum_along(input, dim, keepdim, "max", np.argmax)
 
 
-def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = None) -> Any:  # noqa: A001
+def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = None,  # noqa: A001
+        axis: Any = None, keepdims: bool | None = None) -> Any:
     """As ``max``, for the smallest value."""
+    dim, keepdim = _dim_keep(dim, keepdim, axis, keepdims)
     if isinstance(dim, Tensor):
         return minimum(input, dim)
     if dim is None:
@@ -406,14 +425,16 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = Non
     return _extremum_along(input, dim, keepdim, "min", np.argmin)
 
 
-def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
+           keepdims: bool | None = None) -> Tensor:
     """Index of the (first) largest value, over the flattened tensor when ``dim`` is None."""
-    return _arg(np.argmax, input, dim, keepdim, "argmax")
+    return _arg(np.argmax, input, *_dim_keep(dim, keepdim, axis, keepdims), "argmax")
 
 
-def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
+           keepdims: bool | None = None) -> Tensor:
     """Index of the (first) smallest value."""
-    return _arg(np.argmin, input, dim, keepdim, "argmin")
+    return _arg(np.argmin, input, *_dim_keep(dim, keepdim, axis, keepdims), "argmin")
 
 
 def _arg(fn: Any, input: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
@@ -428,9 +449,10 @@ def _arg(fn: Any, input: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
 
 
 def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
-        correction: Any = None) -> Tensor:
+        correction: Any = None, axis: Any = None, keepdims: bool | None = None) -> Tensor:
     """Variance over ``dim`` with Bessel's correction by default (``correction=1``)."""
     input = as_tensor_arg(input, "var")
+    dim, keepdim = _dim_keep(dim, keepdim, axis, keepdims)
     if isinstance(dim, bool):
         unbiased, dim = dim, None
     if correction is None:
@@ -444,8 +466,9 @@ def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: b
 
 
 def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
-        correction: Any = None) -> Tensor:
+        correction: Any = None, axis: Any = None, keepdims: bool | None = None) -> Tensor:
     """Standard deviation: sqrt of ``var`` with the same arguments."""
+    dim, keepdim = _dim_keep(dim, keepdim, axis, keepdims)
     return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
 
 
@@ -470,9 +493,9 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
     if p in ("fro", None):
         p = 2
     if p == float("inf"):
-        return amax(abs(input), dim or (), keepdim)
+        return amax(abs(input), dim, keepdim)
     if p == float("-inf"):
-        return amin(abs(input), dim or (), keepdim)
+        return amin(abs(input), dim, keepdim)
     if p == 0:
         return sum(cast(ne(input, 0), input._data.dtype), dim, keepdim)
     return _reduce_norm(input, float(p), dim, keepdim)
@@ -486,8 +509,12 @@ def _reduce_norm(input: Tensor, order: float, dim: Any, keepdim: bool) -> Tensor
                        shape=input._data.shape)
 
 
-def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+              keepdims: bool | None = None) -> Tensor:
     """log(sum(exp(x))) over ``dim``, computed stably (the max is factored out)."""
+    dim, keepdim = _dim_keep(dim, keepdim, axis, keepdims)
+    if dim is None:
+        raise TypeError("logsumexp(): missing required argument 'dim'")
     input = floating(as_tensor_arg(input, "logsumexp"))
     return _reduce(reduce.logsumexp, input, dim, keepdim, "logsumexp")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._dtype import to_numpy_dtype
 from ..tensor import Tensor
 from . import creation, indexing, kernels, math, movement, reduce, shape
 from ._convert import cast
@@ -55,7 +56,8 @@ array_namespace = SimpleNamespace(
 
 
 def _zeros(shape_: Any, dtype: Any = None) -> Tensor:
-    return creation.zeros(tuple(shape_), dtype=np.dtype(dtype) if dtype is not None else None)
+    # rules pass g.dtype, a chainrule dtype here; np.zeros' default is float64
+    return creation.zeros(tuple(shape_), dtype=np.float64 if dtype is None else dtype)
 
 
 def _axes(axis: Any, ndim: int) -> Any:
@@ -66,7 +68,7 @@ def _axes(axis: Any, ndim: int) -> Any:
 
 tensor_namespace = SimpleNamespace(
     abs=math.abs,
-    astype=lambda x, dtype: cast(x, np.dtype(dtype)),
+    astype=lambda x, dtype: cast(x, to_numpy_dtype(dtype)),
     broadcast_to=lambda x, shape_: shape.expand(x, tuple(shape_)),
     cos=math.cos,
     cumsum=lambda x, axis: reduce.cumsum(x, axis=axis % max(x.ndim, 1)),

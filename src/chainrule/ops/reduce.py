@@ -165,11 +165,13 @@ def _(xp, g, saved, p, needs):
 
 @primitive("cumsum")
 def cumsum(x, axis):
-    return np.cumsum(x, axis=axis)
+    return np.cumsum(x, axis=axis).reshape(x.shape)  # NumPy makes a 0-d input 1-d
 
 
 @cumsum.defvjp
 def _(xp, g, saved, p, needs):
     # each x_i feeds every later partial sum: the gradient is a reversed cumulative sum
     axis = p["axis"]
+    if g.ndim == 0:
+        return (g,)  # the cumulative sum of one number is that number
     return (xp.flip(xp.cumsum(xp.flip(g, axis=axis), axis=axis), axis=axis),)
