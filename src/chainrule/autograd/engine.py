@@ -30,6 +30,11 @@ def set_namespaces(array_namespace: Any, tensor_namespace: Any) -> None:
     _array_namespace, _tensor_namespace = array_namespace, tensor_namespace
 
 
+def tensor_namespace() -> Any:
+    """The namespace of tensor functions rules use when their work must be recorded."""
+    return _tensor_namespace
+
+
 def _refcount(array: Any) -> int:
     return sys.getrefcount(array)
 

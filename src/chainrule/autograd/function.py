@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..tensor import Tensor, _wrap
-from . import grad_mode
+from . import forward_ad, grad_mode
 from .graph import Node
 
 _state = grad_mode.state
@@ -200,14 +200,30 @@ class Function:
     def backward(ctx: FunctionCtx, *grad_outputs: Any) -> Any:
         raise NotImplementedError("a Function subclass must define backward(ctx, ...)")
 
+    @staticmethod
+    def jvp(ctx: FunctionCtx, *grad_inputs: Any) -> Any:
+        """Forward mode: the outputs' tangents from the inputs' (optional)."""
+        raise NotImplementedError("this Function defines no jvp")
+
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
-        with grad_mode.no_grad():
-            result = cls.forward(ctx, *args, **kwargs)
+        tangents = None
+        if forward_ad.state.active:
+            tangents = [forward_ad.tangent_of(a) if isinstance(a, Tensor) else None for a in args]
+            if all(t is None for t in tangents):
+                tangents = None
+        previous, forward_ad.state.active = forward_ad.state.active, 0
+        try:
+            with grad_mode.no_grad():
+                result = cls.forward(ctx, *args, **kwargs)
+        finally:
+            forward_ad.state.active = previous
         single = not isinstance(result, tuple)
         outputs = (result,) if single else result
+        if tangents is not None:
+            _forward_tangents(cls, ctx, args, tangents, outputs)
         record = _state.enabled and any(ctx.needs_input_grad)
         if not record:
             ctx._to_save = ()
@@ -254,6 +270,29 @@ class Function:
             wrapped[i] = out
         node.saved = _save_entries(ctx, tuple(wrapped[i] for i in differentiable))
         return wrapped[0] if single else tuple(wrapped)
+
+
+def _forward_tangents(cls: type, ctx: FunctionCtx, args: tuple, tangents: list,
+                      outputs: tuple) -> None:
+    """Forward mode through a Function: its ``jvp(ctx, *input_tangents)`` gives the outputs'."""
+    if cls.jvp is Function.jvp:
+        raise NotImplementedError(
+            f"forward-mode AD through {cls.__name__}: define a jvp(ctx, *tangents) staticmethod"
+        )
+    filled = [
+        (t if t is not None else _wrap(a._data * 0)) if isinstance(a, Tensor) else None
+        for a, t in zip(args, tangents)
+    ]
+    previous, forward_ad.state.active = forward_ad.state.active, 0
+    try:
+        with grad_mode.no_grad():
+            results = cls.jvp(ctx, *filled)
+    finally:
+        forward_ad.state.active = previous
+    results = results if isinstance(results, tuple) else (results,)
+    for out, tangent in zip(outputs, results):
+        if isinstance(out, Tensor) and isinstance(tangent, Tensor):
+            forward_ad.set_tangent(out, tangent)
 
 
 def _save_entries(ctx: FunctionCtx, outputs: tuple) -> tuple:

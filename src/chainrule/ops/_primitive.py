@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._backend import xp
-from ..autograd import grad_mode
+from ..autograd import engine, forward_ad, grad_mode
 from ..autograd.graph import Node
 from ..tensor import Tensor
 
@@ -32,7 +32,21 @@ _ONE = (True,)
 OUT = -1  # in a ``save`` spec: the primitive's output
 ALL_INPUTS = "all inputs"  # a ``save`` spec for primitives with any number of inputs
 
+# JVP rule families: a primitive names the one whose math holds for it, or gives its own
+# rule ``jvp(xp, tangents, inputs, out, p)`` with ``defjvp``.
+# ELEMENTWISE: each input's Jacobian is diagonal (after broadcasting), so the VJP rule with
+#   g = t_i gives that input's contribution: J v = sum_i vjp(t_i)[i].
+# LINEAR: the output is linear in the inputs jointly, so J v = the primitive applied to v.
+# SLICEWISE: a reduction whose output slice depends only on its input slice:
+#   J v = sum over the reduced axes of v * d out/d x, and d out/d x is the VJP of ones.
+# SYMMETRIC: the Jacobian is symmetric (softmax), so J v = J^T v = vjp(v).
+ELEMENTWISE = "elementwise"
+LINEAR = "linear"
+SLICEWISE = "slicewise"
+SYMMETRIC = "symmetric"
+
 _state = grad_mode.state
+_forward = forward_ad.state
 
 
 class Primitive:
@@ -42,11 +56,11 @@ class Primitive:
                  "backward_name")
 
     def __init__(self, name: str, forward: Callable, save: tuple, broadcasts: bool,
-                 extras: bool, view: bool, backward_name: str | None) -> None:
+                 extras: bool, view: bool, backward_name: str | None, jvp: Any) -> None:
         self.name = name
         self.forward = forward
         self.vjp: Callable | None = None
-        self.jvp: Callable | None = None
+        self.jvp = jvp
         self.save = save
         self.broadcasts = broadcasts
         self.extras = extras
@@ -70,7 +84,7 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 
 def primitive(name: str, *, save: tuple = (), broadcasts: bool = False, extras: bool = False,
-              view: bool = False, backward_name: str | None = None
+              view: bool = False, backward_name: str | None = None, jvp: Any = None
               ) -> Callable[[Callable], Primitive]:
     """Declare a primitive from its forward kernel.
 
@@ -78,10 +92,12 @@ def primitive(name: str, *, save: tuple = (), broadcasts: bool = False, extras: 
     broadcast against each other, so the engine records their shapes. ``extras``: the
     forward returns ``(out, (by_products...))`` and the by-products are saved too.
     ``view``: the output shares storage with input 0 (and so its version counter).
+    ``jvp``: the forward-mode rule family (ELEMENTWISE, LINEAR, ...) or None until
+    ``defjvp`` gives an explicit rule.
     """
 
     def make(forward: Callable) -> Primitive:
-        prim = Primitive(name, forward, save, broadcasts, extras, view, backward_name)
+        prim = Primitive(name, forward, save, broadcasts, extras, view, backward_name, jvp)
         PRIMITIVES[name] = prim
         return prim
 
@@ -94,6 +110,8 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     This is the forward hot path: every op of every user step runs through it, so the
     one- and two-input cases are written out rather than looped.
     """
+    if _forward.active and _carries_tangent(inputs):
+        return _apply_with_tangent(prim, inputs, params)
     count = len(inputs)
     if count == 1:
         x = inputs[0]
@@ -170,3 +188,67 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
 
 
 Primitive.__call__ = apply
+
+
+# ------------------------------------------------------------------ forward mode
+def _carries_tangent(inputs: tuple) -> bool:
+    for t in inputs:
+        if t._extra is not None and t._extra.fw_grad is not None:
+            return True
+    return False
+
+
+def _apply_with_tangent(prim: Primitive, inputs: tuple, params: dict) -> Tensor:
+    """Run ``prim`` and give its output the tangent its JVP rule computes from the inputs'.
+
+    The JVP itself runs as ordinary recorded ops (so it can be differentiated in reverse
+    mode) with forward mode paused, so that no tangent of a tangent is computed.
+    """
+    tangents = [forward_ad.tangent_of(t) for t in inputs]
+    previous, _forward.active = _forward.active, 0
+    try:
+        result = apply(prim, *inputs, **params)
+        tangent = jvp_of(prim, tangents, inputs, result, params)
+    finally:
+        _forward.active = previous
+    if tangent is not None and result._data.dtype.kind == "f":
+        if tangent._data.dtype != result._data.dtype:
+            tangent = tangent.to(result.dtype)
+        forward_ad.set_tangent(result, tangent)
+    return result
+
+
+def _saved_tensors(prim: Primitive, inputs: tuple, out: Tensor) -> tuple:
+    save = range(len(inputs)) if prim.save is ALL_INPUTS else prim.save
+    return tuple(out if i == OUT else inputs[i] for i in save)
+
+
+def jvp_of(prim: Primitive, tangents: list, inputs: tuple, out: Tensor, params: dict) -> Any:
+    """The output tangent of ``prim`` (None when every input tangent is None)."""
+    rule = prim.jvp
+    if rule is None:
+        raise NotImplementedError(f"forward-mode AD: {prim.name} has no JVP rule")
+    xp = engine.tensor_namespace()
+    if callable(rule):
+        return rule(xp, tangents, inputs, out, params)
+    if rule is LINEAR:
+        filled = [t if t is not None else xp.zeros_like(x) for t, x in zip(tangents, inputs)]
+        return apply(prim, *filled, **params)
+    saved = _saved_tensors(prim, inputs, out)
+    if rule is ELEMENTWISE:
+        total = None
+        for i, t in enumerate(tangents):
+            if t is None:
+                continue
+            needs = tuple(j == i for j in range(len(inputs)))
+            part = prim.vjp(xp, t, saved, params, needs)[i]
+            total = part if total is None else total + part
+        if total is not None and total.shape != out.shape:
+            total = xp.broadcast_to(total, out.shape)
+        return total
+    if rule is SLICEWISE:
+        slope = prim.vjp(xp, xp.ones_like(out), saved, params, (True,))[0]
+        return (tangents[0] * slope).sum(axis=params["axis"], keepdims=params["keepdims"])
+    if rule is SYMMETRIC:
+        return prim.vjp(xp, tangents[0], saved, params, (True,))[0]
+    raise ValueError(f"{prim.name}: unknown JVP rule family {rule!r}")

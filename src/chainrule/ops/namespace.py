@@ -20,9 +20,10 @@ from . import creation, indexing, kernels, math, movement, reduce, shape
 from ._convert import cast
 
 RULE_FUNCTIONS = (
-    "abs", "astype", "broadcast_to", "cos", "cumsum", "einsum", "exp", "expand_dims", "flip",
+    "abs", "astype", "broadcast_to", "cos", "cumsum", "einsum", "exp", "expand_dims", "eye", "flip",
     "gather", "index_add", "log", "matmul", "pad", "permute_dims", "roll", "scatter",
     "scatter_add", "sign", "sin", "swapaxes", "tril", "triu", "where", "zeros", "zeros_like",
+    "ones_like",
 )
 
 array_namespace = SimpleNamespace(
@@ -34,6 +35,7 @@ array_namespace = SimpleNamespace(
     einsum=np.einsum,
     exp=np.exp,
     expand_dims=np.expand_dims,
+    eye=lambda n, dtype: np.eye(n, dtype=dtype),
     flip=np.flip,
     gather=kernels.gather,
     index_add=lambda shape_, index, values: kernels.index_add(shape_, index, values),
@@ -52,6 +54,7 @@ array_namespace = SimpleNamespace(
     where=np.where,
     zeros=np.zeros,
     zeros_like=np.zeros_like,
+    ones_like=np.ones_like,
 )
 
 
@@ -75,6 +78,7 @@ tensor_namespace = SimpleNamespace(
     einsum=math.einsum,
     exp=math.exp,
     expand_dims=lambda x, axis: shape.unsqueeze(x, axis),
+    eye=lambda n, dtype: creation.eye(n, dtype=dtype),
     flip=lambda x, axis: movement.flip(x, axis=_axes(axis, x.ndim)),
     gather=lambda x, axis, index: indexing.gather(x, axis=axis, index=index, shape=x._data.shape),
     index_add=lambda shape_, index, values: indexing.index_add(values, shape=tuple(shape_),
@@ -96,6 +100,7 @@ tensor_namespace = SimpleNamespace(
     where=math.where,
     zeros=_zeros,
     zeros_like=creation.zeros_like,
+    ones_like=creation.ones_like,
 )
 
 assert set(vars(array_namespace)) == set(RULE_FUNCTIONS) == set(vars(tensor_namespace))
