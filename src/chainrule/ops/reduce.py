@@ -55,18 +55,42 @@ def prod(x, axis, keepdims, shape):
 
 @prod.defvjp
 def _(xp, g, saved, p, needs):
-    # d/dx_i prod(x) = prod of the others: out/x_i where x_i != 0; where x has one zero, its
-    # position gets the product of the non-zero others; two or more zeros give 0 everywhere.
+    # d/dx_i prod(x) = prod_{j != i} x_j, the product of the others.
     x, out = saved
     shape, axis = p["shape"], p["axis"]
     g = keep_reduced(xp, g, shape, axis, p["keepdims"])
-    out = keep_reduced(xp, out, shape, axis, p["keepdims"])
     is_zero = x == 0
-    safe = xp.where(is_zero, 1.0, x)
     zeros = is_zero.sum(axis=axis, keepdims=True)
-    others_nonzero = safe.prod(axis=axis, keepdims=True)
-    at_zero = xp.where(zeros == 1, others_nonzero, 0.0)
+    if bool((zeros > 1).any()):
+        # a slice with two zeros: every product of others is 0 here, yet the one left out at
+        # a zero has a non-zero derivative in the other zero; only the literal product keeps
+        # that for the next order
+        return (g * _products_of_others(xp, x, shape, axis),)
+    # at most one zero per slice: out/x_i off the zero (0 if the slice has one), and at the
+    # zero the product of the non-zero others. Both are products of x, so they differentiate
+    # again correctly.
+    out = keep_reduced(xp, out, shape, axis, p["keepdims"])
+    safe = xp.where(is_zero, 1.0, x)
+    at_zero = safe.prod(axis=axis, keepdims=True)
     return (g * xp.where(is_zero, at_zero, out / safe),)
+
+
+def _products_of_others(xp, x, shape, axis):
+    """prod_{j != i} x_j over the reduced axes, for every i: the reduced axes flattened
+    into one of length n, x repeated n times with x_i replaced by 1 in the i-th copy.
+    O(n^2) work, so only for slices where out/x_i cannot be used."""
+    ndim = len(shape)
+    reduced = tuple(range(ndim)) if axis is None else tuple(axis)
+    kept = tuple(a for a in range(ndim) if a not in reduced)
+    order = kept + reduced
+    n = 1
+    for a in reduced:
+        n *= shape[a]
+    lead = tuple(shape[a] for a in kept)
+    rows = xp.expand_dims(xp.permute_dims(x, order).reshape(lead + (n,)), -2)  # (..., 1, n)
+    others = xp.where(xp.eye(n, dtype=bool), 1.0, rows).prod(axis=-1)  # (..., n)
+    others = others.reshape(lead + tuple(shape[a] for a in reduced))
+    return xp.permute_dims(others, tuple(order.index(a) for a in range(ndim)))
 
 
 def _extremum(reducer):
