@@ -10,7 +10,7 @@ A reverse-mode automatic differentiation engine over NumPy arrays with PyTorch's
 tensor(7.)
 """
 
-from . import _tensor_methods, autograd, nn
+from . import _tensor_methods, autograd, func, nn
 from ._dtype import (
     bool,
     double,

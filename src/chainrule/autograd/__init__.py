@@ -1,5 +1,6 @@
 """Reverse-mode automatic differentiation: the engine, grad mode and gradient checking."""
 
+from . import forward_ad, functional
 from .engine import backward, grad
 from .function import Function, FunctionCtx, once_differentiable
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

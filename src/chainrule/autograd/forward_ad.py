@@ -88,7 +88,7 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
             f"make_dual: expected floating-point primal and tangent, got {tensor.dtype} and "
             f"{tangent.dtype}"
         )
-    dual = _alias(tensor)
+    dual = graph_alias(tensor)
     set_tangent(dual, tangent)
     return dual
 
@@ -98,7 +98,7 @@ def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTens
     tangent = tangent_of(tensor)
     if tangent is None:
         return UnpackedDualTensor(tensor, None)
-    return UnpackedDualTensor(_alias(tensor), tangent)
+    return UnpackedDualTensor(graph_alias(tensor), tangent)
 
 
 _graph_alias: Any = None
@@ -110,7 +110,7 @@ def set_graph_alias(alias: Any) -> None:
     _graph_alias = alias
 
 
-def _alias(tensor: Tensor) -> Tensor:
+def graph_alias(tensor: Tensor) -> Tensor:
     """The same storage and the same place in the backward graph, without a tangent."""
     if not tensor._rg:
         return tensor.detach()
