@@ -106,13 +106,15 @@ class Tensor:
         """
         if dim is None:
             return Size(self._data.shape)
-        rank = max(self._data.ndim, 1)
+        rank = self._data.ndim
+        if rank == 0:
+            raise IndexError(f"size(): dimension specified as {dim} but tensor has no dimensions")
         if not -rank <= dim < rank:
             raise IndexError(
                 f"size(): dimension out of range (expected to be in range of [{-rank}, "
                 f"{rank - 1}], but got {dim})"
             )
-        return self._data.shape[dim] if self._data.ndim else 1
+        return self._data.shape[dim]
 
     def dim(self) -> int:
         return self._data.ndim
