@@ -526,3 +526,23 @@ def test_backward_on_non_scalar_with_gradient_matches_torch():
         return x.grad
 
     same(run(cr), run(torch))
+
+
+# ------------------------------------------------------------------ legacy constructor
+@pytest.mark.parametrize("args", [([1, 2],), ([[1.5, 2], [3, 4]],), (np.array([1, 2]),), ()],
+                         ids=["ints", "nested", "ndarray", "empty"])
+def test_tensor_class_converts_data_to_default_float(args):
+    same(cr.Tensor(*args), torch.Tensor(*args))
+
+
+@pytest.mark.parametrize("args", [(2, 3), (4,), (0, 2)], ids=repr)
+def test_tensor_class_with_sizes_is_uninitialised(args):
+    c, t = cr.Tensor(*args), torch.Tensor(*args)
+    assert c.shape == tuple(t.shape) and c.dtype == cr.float32
+    assert cr.Tensor(cr.Size(args)).shape == tuple(torch.Tensor(torch.Size(args)).shape)
+
+
+def test_tensor_class_of_tensor_keeps_dtype_and_requires_grad_keyword():
+    same(cr.Tensor(cr.tensor([1, 2])), torch.Tensor(torch.tensor([1, 2])))
+    x = cr.Tensor([1.0], requires_grad=True)
+    assert x.requires_grad and x.is_leaf

@@ -37,8 +37,28 @@ class Tensor:
 
     __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
 
-    def __init__(self, data: Any = None, *, requires_grad: bool = False, dtype: Any = None) -> None:
-        array = _as_array(data if data is not None else [], dtype)
+    def __init__(self, *args: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        """PyTorch's legacy constructor: ``Tensor(2, 3)`` or ``Tensor(Size)`` is an
+        uninitialised tensor of that shape, ``Tensor(data)`` converts to the default float
+        dtype (``dtype=`` picks another); ``chainrule.tensor`` is the usual factory.
+
+        >>> chainrule.Tensor(2, 3).shape
+        chainrule.Size([2, 3])
+        >>> chainrule.Tensor([1, 2])
+        tensor([1., 2.])
+        """
+        np_dtype = _dtype.get_default_dtype().np if dtype is None else dtype
+        if args and all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+            array = xp.empty(args, dtype=_dtype.to_numpy_dtype(np_dtype))
+        elif len(args) == 1 and isinstance(args[0], Size):
+            array = xp.empty(tuple(args[0]), dtype=_dtype.to_numpy_dtype(np_dtype))
+        elif len(args) == 1 and isinstance(args[0], Tensor):
+            # Tensor(t) aliases t's storage and dtype, as in PyTorch
+            array = _as_array(args[0], dtype)
+        elif len(args) <= 1:
+            array = _as_array(args[0] if args else [], np_dtype)
+        else:
+            raise TypeError(f"Tensor(): expected sizes (ints) or one data argument, got {args!r}")
         self._data = array
         self._rg = False
         self.grad = None
