@@ -32,21 +32,26 @@ def _differentiable(outputs: tuple) -> list:
     return [o for o in outputs if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
 
 
-def _numeric_jacobian(fn: Callable, inputs: tuple, index: int, eps: float) -> np.ndarray:
+def _numeric_jacobian(fn: Callable, inputs: tuple, index: int, eps: float, total: int) -> np.ndarray:
     """d outputs / d inputs[index] as (input numel, total output numel)."""
     x = inputs[index]._data
-    columns = []
+    jacobian = np.zeros((x.size, total))
     with grad_mode.no_grad():
-        for position in itertools.product(*[range(n) for n in x.shape]):
+        for row, position in enumerate(itertools.product(*[range(n) for n in x.shape])):
             original = x[position].copy()
             x[position] = original + eps
-            plus = [o._data.astype(np.float64).ravel() for o in _differentiable(_outputs(fn, inputs))]
+            plus = _flat_outputs(fn, inputs)
             x[position] = original - eps
-            minus = [o._data.astype(np.float64).ravel() for o in _differentiable(_outputs(fn, inputs))]
+            minus = _flat_outputs(fn, inputs)
             x[position] = original
-            diffs = [(p - m) / (2 * eps) for p, m in zip(plus, minus)]
-            columns.append(np.concatenate(diffs) if diffs else np.zeros(0))
-    return np.array(columns).reshape(x.size, -1)
+            jacobian[row] = (plus - minus) / (2 * eps)
+    return jacobian
+
+
+def _flat_outputs(fn: Callable, inputs: tuple) -> np.ndarray:
+    """All differentiable outputs, raveled in C order and concatenated, as float64."""
+    parts = [o._data.astype(np.float64).ravel() for o in _differentiable(_outputs(fn, inputs))]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _analytic_jacobian(fn: Callable, inputs: tuple, wanted: list) -> list:
@@ -57,7 +62,8 @@ def _analytic_jacobian(fn: Callable, inputs: tuple, wanted: list) -> list:
     column = 0
     for position, out in enumerate(outputs):
         for k in range(out._data.size):
-            seeds = [_wrap(np.zeros_like(o._data)) for o in outputs]
+            # C-ordered seeds: reshape(-1) of them is a view, whatever the output's layout
+            seeds = [_wrap(np.zeros(o._data.shape, o._data.dtype)) for o in outputs]
             seeds[position]._data.reshape(-1)[k] = 1
             live = [(o, s) for o, s in zip(outputs, seeds) if o._rg]
             if live:
@@ -99,8 +105,9 @@ def gradcheck(
                 f"inputs (call .double())"
             )
     analytic = _analytic_jacobian(func, inputs, wanted)
+    total = analytic[0].shape[1]
     for j, i in enumerate(wanted):
-        numeric = _numeric_jacobian(func, inputs, i, eps)
+        numeric = _numeric_jacobian(func, inputs, i, eps, total)
         failure = _compare(analytic[j], numeric, atol, rtol)
         if failure is not None:
             element, output, a, n = failure
