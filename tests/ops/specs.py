@@ -230,6 +230,9 @@ ELEMENTWISE = [
     OpSpec("pow[x**0]", lambda m, x: x ** 0, SCALAR_RHS),
     OpSpec("pow[2.0**x]", lambda m, x: 2.0 ** x, SCALAR_RHS),
     OpSpec("pow[0.5**x]", lambda m, x: m.pow(0.5, x), SCALAR_RHS),
+    # negative base: the exponent's gradient x^y ln x is NaN in both libraries
+    OpSpec("pow[negative base]", lambda m, x, y: x ** y,
+           (at([-1.5, -2.0, -0.5], [2.0, 3.0, -1.0], label="integer-exponents", smooth=False),)),
     OpSpec("pow[x**y at 0]", lambda m, x, y: x ** y,
            (at([0.0, 0.0, 0.0, 1.5], [2.0, 1.0, 0.0, 0.0], label="zero-base-and-exponent",
                smooth=False),)),
@@ -271,6 +274,7 @@ ELEMENTWISE = [
         case((2, 3), min=-0.5),
         case((2, 3), max=0.5),
         case((0, 3), min=-0.5, max=0.5),
+        case((2, 3), min=0.5, max=-0.5),  # min > max: every element becomes max
         at([-0.5, 0.5, 0.0, 1.0], label="on-bounds", smooth=False, min=-0.5, max=0.5),
     ), avoiding(-0.5, 0.5)),
     OpSpec("clip[method]", lambda m, x: x.clip(-0.5, 0.5), (case((2, 3)),), avoiding(-0.5, 0.5)),
@@ -367,7 +371,7 @@ def _method(name: str) -> Callable:
 REDUCTIONS = [
     OpSpec("sum", lambda m, x, **kw: m.sum(x, **kw), REDUCE),
     OpSpec("sum[method]", _method("sum"), AXIS + (case((2, 3), dim=0),)),
-    OpSpec("mean", lambda m, x, **kw: m.mean(x, **kw), REDUCE[:-2] + (case((0, 3), dim=1),)),
+    OpSpec("mean", lambda m, x, **kw: m.mean(x, **kw), REDUCE),  # mean over a 0-size dim: NaN
     OpSpec("mean[method]", _method("mean"), AXIS),
     OpSpec("prod", lambda m, x, **kw: m.prod(x, **kw), (
         case(()), case((5,)), case((2, 3)), case((2, 3), dim=1),
@@ -415,6 +419,8 @@ REDUCTIONS = [
         case((2, 3), p=3), case((2, 3), p=3, dim=0),
         case((2, 3), p=float("inf")), case((2, 3), p=float("inf"), dim=1),
         case((2, 3), p=float("inf"), dim=0),
+        at([[1.0, -2.0, 2.0], [0.5, 0.5, -0.5]], label="inf-ties", smooth=False, p=float("inf"),
+           dim=1),
         case((2, 3, 2), p=2, dim=(0, 2)),
         at([[0.0, 0.0], [1.0, -2.0]], label="zero-row-p2", smooth=False, p=2, dim=1),
     ), nonzero),
@@ -430,11 +436,14 @@ REDUCTIONS = [
         case((5,), dim=0), case((2, 3), dim=1), case((2, 3), dim=0), case((2, 3, 2), dim=-2),
         case((), dim=0), case((0, 3), dim=1),
         at([[1000.0, 1000.5, 999.0]], label="large", dim=1),
+        at([[0.5, -np.inf, 1.0], [-1.0, 0.0, -np.inf]], label="masked-inf", dim=1),
     )),
     OpSpec("log_softmax", lambda m, x, **kw: m.log_softmax(x, **kw), (
         case((5,), dim=0), case((2, 3), dim=1), case((2, 3), dim=0), case((2, 3, 2), dim=-2),
         case((), dim=0), case((0, 3), dim=1),
         at([[1000.0, 1000.5, 999.0]], label="large", dim=1),
+        # -inf out where -inf went in: finite differences give inf - inf there
+        at([[0.5, -np.inf, 1.0]], label="masked-inf", smooth=False, dim=1),
     )),
     OpSpec("softmax[method]", lambda m, x: x.softmax(-1), (case((2, 3)),)),
     OpSpec("cumsum", lambda m, x, **kw: m.cumsum(x, **kw), (
@@ -467,6 +476,7 @@ SHAPE = [
     )),
     OpSpec("squeeze", lambda m, x, **kw: m.squeeze(x, **kw), (
         case((2, 1, 3, 1)), case((2, 1, 3, 1), dim=1), case((2, 1, 3), dim=0),
+        case((2, 1, 3, 1), dim=(1, 3)), case((2, 1, 3, 1), dim=-1),
         case((1,)), case(()),
     )),
     OpSpec("unsqueeze", lambda m, x, **kw: m.unsqueeze(x, **kw), (
@@ -478,7 +488,7 @@ SHAPE = [
     )),
     OpSpec("permute[method]", lambda m, x: x.permute(1, 2, 0), (case((2, 3, 4)),)),
     OpSpec("transpose", lambda m, x, **kw: m.transpose(x, kw["a"], kw["b"]), (
-        case((2, 3), a=0, b=1), case((2, 3, 4), a=-1, b=0),
+        case((2, 3), a=0, b=1), case((2, 3, 4), a=-1, b=0), case((2, 3), a=1, b=1),
     )),
     OpSpec("transpose[.T,.mT]", lambda m, x: (x.T, x.mT), (case((2, 3)),)),
     OpSpec("expand", lambda m, x, **kw: x.expand(*kw["size"]), (
@@ -495,6 +505,8 @@ SHAPE = [
     OpSpec("cat", lambda m, *xs, **kw: m.cat(list(xs), **kw), (
         case((2, 3), (1, 3)), case((2, 3), (2, 1), (2, 2), dim=1),
         case((2, 3), (0, 3), dim=0), case((2,), (3,)),
+        case((2, 3), (0,), label="legacy-empty-1d"),  # PyTorch skips a 1-d empty tensor
+        case((2, 1), (2, 3), dim=-1),
     )),
     OpSpec("stack", lambda m, *xs, **kw: m.stack(list(xs), **kw), (
         case((2, 3), (2, 3)), case((2, 3), (2, 3), (2, 3), dim=-1), case((), ()),
@@ -502,6 +514,7 @@ SHAPE = [
     )),
     OpSpec("split", lambda m, x, **kw: m.split(x, kw["size"], dim=kw.get("dim", 0)), (
         case((5, 2), size=2), case((2, 5), size=[1, 3, 1], dim=1), case((4,), size=4),
+        case((5,), size=[2, 0, 3]),
     )),
     OpSpec("chunk", lambda m, x, **kw: m.chunk(x, kw["chunks"], dim=kw.get("dim", 0)), (
         case((5, 2), chunks=2), case((2, 6), chunks=3, dim=1), case((3,), chunks=5),
@@ -551,6 +564,8 @@ INDEXING = [
     OpSpec("getitem[int array repeats]", _getitem(lambda m: _const(m, [0, 2, 0, 0])),
            (case((3, 4)), case((3,)))),
     OpSpec("getitem[list]", _getitem(lambda m: [2, 2, 1]), (case((3, 4)),)),
+    OpSpec("getitem[negative ints]", _getitem(lambda m: _const(m, [-1, 0, -1])), (case((3, 2)),)),
+    OpSpec("getitem[0-d int tensor]", _getitem(lambda m: _const(m, 1)), (case((3, 4)),)),
     OpSpec("getitem[2-d int array]", _getitem(lambda m: _const(m, [[0, 1], [1, 0]])),
            (case((3, 2)),)),
     OpSpec("getitem[int arrays pair]",
@@ -598,6 +613,9 @@ INDEXING = [
     )),
     OpSpec("masked_fill[method]", lambda m, x: x.masked_fill(_const(m, _MASK), -1.0),
            (case((3, 4)),)),
+    # a 0-d tensor value gets the gradient of every position it fills
+    OpSpec("masked_fill[tensor value]", lambda m, x, v: m.masked_fill(x, _const(m, _MASK), v),
+           (case((3, 4), ()),)),
     OpSpec("take_along_dim", lambda m, x, **kw: m.take_along_dim(x, _const(m, kw["index"]),
                                                                  dim=kw.get("dim")), (
         case((2, 3), index=_IDX_DIM1, dim=1),
@@ -656,6 +674,8 @@ LINALG = [
         case((2, 3), (2, 3, 4), eq="bi,bij->bj"),
         case((2, 3), (3, 4), (4,), eq="ij,jk,k->i"),
         case((2, 3), (4,), eq="ij,k->ijk"),
+        case((2, 2, 3), (2, 4, 3), eq="bij,bkj->bik"),
+        case((2, 3), (3, 4), eq="ij, jk -> ik", label="spaces"),
     )),
     OpSpec("linear", _linear, (
         case((4, 3), (2, 3), (2,)),
@@ -666,7 +686,20 @@ LINALG = [
     )),
 ]
 
-SPECS: list[OpSpec] = ELEMENTWISE + COMPARISONS + REDUCTIONS + SHAPE + INDEXING + LINALG
+# ops on views and non-contiguous inputs: the rules see strided saved arrays and gradients
+VIEWS = [
+    OpSpec("views[softmax of x.T]", lambda m, x: m.softmax(x.T, dim=0), (case((2, 3)),)),
+    OpSpec("views[strided slices]", lambda m, x: x[:, ::2] * x[:, 1::2], (case((2, 4)),)),
+    OpSpec("views[x.T @ x]", lambda m, x: x.T @ x, (case((3, 2)),)),
+    OpSpec("views[cumsum of flip]", lambda m, x: m.cumsum(m.flip(x, (1,)).T, dim=0),
+           (case((2, 3)),)),
+    OpSpec("views[expand then reduce]", lambda m, x: x.expand(3, 4).prod(dim=0), (case((1, 4)),)),
+    OpSpec("views[getitem of permute]", lambda m, x: x.permute(2, 0, 1)[1, :, [0, 0]],
+           (case((2, 3, 2)),)),
+]
+
+SPECS: list[OpSpec] = (ELEMENTWISE + COMPARISONS + REDUCTIONS + SHAPE + INDEXING + LINALG
+                       + VIEWS)
 
 # every op the table must cover (the acceptance list); test_op_table checks each is present
 REQUIRED = (

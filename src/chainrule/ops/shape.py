@@ -352,10 +352,45 @@ def getitem(input: Tensor, index: Any) -> Tensor:
     try:
         if kernels.is_basic(index):
             return indexing.getitem(input, index=index, shape=input._data.shape)
+        selects, rest = _selects_first(index)
+        if selects is not None:
+            input = indexing.getitem(input, index=selects, shape=input._data.shape)
+            index = rest
         return indexing.getitem_copy(input, index=index, shape=input._data.shape)
     except IndexError as error:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape "
                          f"{tuple(input.shape)}: {error}") from None
+
+
+def _is_int_index(item: Any) -> bool:
+    if isinstance(item, np.ndarray):  # a 0-d integer tensor counts as an int, as in PyTorch
+        return item.ndim == 0 and item.dtype.kind in "iu"
+    return isinstance(item, (int, np.integer)) and not isinstance(item, bool)
+
+
+def _selects_first(index: Any) -> tuple:
+    """PyTorch applies integer indices as selects before the array indices; NumPy treats
+    them as arrays, which moves the result's dims when a slice separates an int from an
+    array (``x[1, :, [0, 0]]``: (3, 2) in PyTorch, (2, 3) in NumPy). Split such an index
+    into its basic part and the array part that follows it, or return (None, None)."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not any(_is_int_index(i) for i in items):
+        return None, None
+    selects, rest = [], []
+    for item in items:
+        if _is_int_index(item):
+            selects.append(int(item))
+        elif isinstance(item, np.ndarray):
+            # a boolean mask spans as many dims as it has
+            selects.extend([slice(None)] * (item.ndim if item.dtype == np.bool_ else 1))
+            rest.append(item)
+        elif item is None or item is Ellipsis:
+            selects.append(item)
+            rest.append(slice(None) if item is None else item)
+        else:
+            selects.append(item)
+            rest.append(slice(None))
+    return tuple(selects), tuple(rest)
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
