@@ -29,14 +29,22 @@ CHAIN_LENGTH = 200
 
 def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
     """Median seconds of ``fn`` over ``repeats`` calls, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
+    return median_times({"only": fn}, repeats, warmup)["only"]
+
+
+def median_times(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 3) -> dict:
+    """Median seconds of each function, their calls interleaved (A B A B ...) so that a
+    change in the machine's load hits all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 # ------------------------------------------------------------------ (a) per-op overhead
@@ -59,7 +67,7 @@ def chain(lib: Any, x: Any, length: int) -> Any:
 def bench_overhead(torch: Any, repeats: int) -> dict:
     rng = np.random.default_rng(0)
     data = rng.standard_normal((16, 16))
-    results = {}
+    fns = {}
     for lib_name, lib in (("chainrule", chainrule), ("torch", torch)):
         x = lib.tensor(data, dtype=lib.float64, requires_grad=True)
 
@@ -71,10 +79,12 @@ def bench_overhead(torch: Any, repeats: int) -> dict:
             with lib.no_grad():
                 chain(lib, x, CHAIN_LENGTH)
 
-        results[lib_name] = {
-            "fwd_bwd_per_op_us": median_time(fwd_bwd, repeats) / CHAIN_LENGTH * 1e6,
-            "fwd_no_grad_per_op_us": median_time(fwd_no_grad, repeats) / CHAIN_LENGTH * 1e6,
-        }
+        fns[(lib_name, "fwd_bwd_per_op_us")] = fwd_bwd
+        fns[(lib_name, "fwd_no_grad_per_op_us")] = fwd_no_grad
+    medians = median_times(fns, repeats)
+    results: dict = {"chainrule": {}, "torch": {}}
+    for (lib_name, key), seconds in medians.items():
+        results[lib_name][key] = seconds / CHAIN_LENGTH * 1e6
     return results
 
 
@@ -114,14 +124,13 @@ def bench_mlp(torch: Any, batch: int, width: int, repeats: int) -> dict:
     rng = np.random.default_rng(1)
     x_data = rng.standard_normal((batch, 784)).astype(np.float32)
     y_data = rng.integers(0, 10, batch)
-    results = {}
+    steps = {}
     for lib_name, lib in (("chainrule", chainrule), ("torch", torch)):
         params = make_mlp(lib, sizes, seed=2)
         x, y = lib.tensor(x_data), lib.tensor(y_data)
-        results[lib_name] = {
-            "step_ms": median_time(lambda lib=lib, p=params, x=x, y=y: mlp_step(lib, p, x, y, 1e-3),
-                                   repeats) * 1e3
-        }
+        steps[lib_name] = lambda lib=lib, p=params, x=x, y=y: mlp_step(lib, p, x, y, 1e-3)
+    results: dict = {name: {"step_ms": seconds * 1e3}
+                     for name, seconds in median_times(steps, repeats).items()}
     # multiply-adds: forward x@W.T and backward g.T@x for every layer, g@W for all but the
     # first (the input needs no gradient); 2 FLOPs each
     macs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
