@@ -405,10 +405,16 @@ REDUCTIONS = [
         case((5,)), case((2, 3)), case((2, 3), dim=1), case((2, 3), dim=0, keepdim=True),
         case((2, 3, 2), dim=(0, 2)), case((2, 3), dim=1, unbiased=False),
         case((2, 3), dim=1, correction=0), case((2, 4), dim=1, correction=2),
+        case((), dim=0, correction=0), case((0, 3), dim=1),
+        at([[1.5, 1.5, 1.5], [0.0, 1.0, 2.0]], label="constant-row", dim=1),
     )),
     OpSpec("std", lambda m, x, **kw: m.std(x, **kw), (
         case((5,)), case((2, 3)), case((2, 3), dim=1), case((2, 3), dim=0, keepdim=True),
         case((2, 3), dim=1, unbiased=False), case((2, 4), dim=-1, correction=0),
+        case((0, 3), dim=1),
+        # std = 0 is a kink (|x| in one dimension): PyTorch's gradient there is 0
+        at([[1.5, 1.5, 1.5], [0.0, 1.0, 2.0]], label="constant-row", smooth=False, dim=1),
+        at(2.0, label="0d", smooth=False, dim=0, correction=0),
     )),
     OpSpec("var[method]", _method("var"), AXIS),
     OpSpec("std[method]", _method("std"), AXIS),
@@ -674,6 +680,11 @@ LINALG = [
         case((2, 3), (2, 3, 4), eq="bi,bij->bj"),
         case((2, 3), (3, 4), (4,), eq="ij,jk,k->i"),
         case((2, 3), (4,), eq="ij,k->ijk"),
+        # size-1 dims broadcast, as in PyTorch: kept, contracted, and under an ellipsis
+        case((3, 1), (1, 4), eq="ij,ij->ij"),
+        case((2, 1), (3, 4), eq="ij,jk->ik"),
+        case((2, 3), (1,), eq="ij,j->i"),
+        case((2, 1, 2, 3), (3, 3, 2), eq="...ij,...jk->...ik"),
         case((2, 2, 3), (2, 4, 3), eq="bij,bkj->bik"),
         case((2, 3), (3, 4), eq="ij, jk -> ik", label="spaces"),
     )),

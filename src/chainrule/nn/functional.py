@@ -8,9 +8,18 @@ from ..ops.shape import one_hot, pad
 from ..tensor import Tensor
 
 __all__ = [
-    "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "one_hot", "pad",
+    "linear", "bilinear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "one_hot", "pad",
     "nll_loss", "cross_entropy", "mse_loss",
 ]
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y_k = x1^T A_k x2 + b_k`` over the last dims, for weight A of shape (out, in1, in2).
+
+    >>> F.bilinear(x1, x2, w).shape   # (N, in1), (N, in2), (out, in1, in2) -> (N, out)
+    """
+    out = math.einsum("...i,oij,...j->...o", input1, weight, input2)
+    return out if bias is None else out + bias
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:

@@ -87,8 +87,13 @@ def _(xp, g, saved, p, needs):
         partial = xp.einsum(f"{operand_letters}->{kept}", g,
                             *[s for j, s in enumerate(saved) if j != i])
         sizes = dict(zip(letters, saved[i].shape))
-        kept_shape = tuple(sizes[c] if c in kept else 1 for c in letters)
         order = [c for c in letters if c in kept]
         partial = xp.permute_dims(partial, tuple(kept.index(c) for c in order))
+        # size-1 dims broadcast in the forward: where A_i had the 1, sum the gradient back;
+        # where another operand had it, the partial has a 1 that broadcasts out below
+        spread = tuple(k for k, c in enumerate(order) if sizes[c] == 1 and partial.shape[k] != 1)
+        if spread:
+            partial = partial.sum(axis=spread, keepdims=True)
+        kept_shape = tuple(partial.shape[order.index(c)] if c in kept else 1 for c in letters)
         grads.append(xp.broadcast_to(partial.reshape(kept_shape), saved[i].shape))
     return tuple(grads)

@@ -457,7 +457,8 @@ def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: b
         unbiased, dim = dim, None
     if correction is None:
         correction = 0 if unbiased is False else 1
-    axis = normalize_dim(dim, input._data.ndim, "var")
+    # a 0-d tensor accepts dim 0 or -1 as PyTorch does, meaning its one element
+    axis = normalize_dim(dim, input._data.ndim, "var") if input._data.ndim else None
     count = input._data.size if axis is None else int(
         np.prod([input._data.shape[a] for a in axis]))
     centered = sub(input, mean(input, dim=axis, keepdim=True))
@@ -469,7 +470,12 @@ def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: b
         correction: Any = None, axis: Any = None, keepdims: bool | None = None) -> Tensor:
     """Standard deviation: sqrt of ``var`` with the same arguments."""
     dim, keepdim = _dim_keep(dim, keepdim, axis, keepdims)
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    variance = var(input, dim, unbiased, keepdim, correction=correction)
+    # at a constant slice sqrt'(0) = inf meets var's gradient 0 and makes NaN; PyTorch
+    # defines std's gradient there as 0. Select around the kink: the branch not taken
+    # sends back an exact 0.
+    constant = eq(variance, 0)
+    return where(constant, 0.0, sqrt(where(constant, 1.0, variance)))
 
 
 def var_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None,
