@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._primitive import OUT, primitive
+from ._primitive import ELEMENTWISE, OUT, primitive
 
 
-@primitive("add", broadcasts=True)
+@primitive("add", broadcasts=True, jvp=ELEMENTWISE)
 def add(x, y):
     return x + y
 
@@ -21,7 +21,7 @@ def _(xp, g, saved, p, needs):
     return (g, g)  # d(x+y) = dx + dy
 
 
-@primitive("sub", broadcasts=True)
+@primitive("sub", broadcasts=True, jvp=ELEMENTWISE)
 def sub(x, y):
     return x - y
 
@@ -31,7 +31,7 @@ def _(xp, g, saved, p, needs):
     return (g, -g if needs[1] else None)
 
 
-@primitive("mul", save=(0, 1), broadcasts=True)
+@primitive("mul", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE)
 def mul(x, y):
     return x * y
 
@@ -42,7 +42,7 @@ def _(xp, g, saved, p, needs):
     return (g * y if needs[0] else None, g * x if needs[1] else None)  # d(xy) = y dx + x dy
 
 
-@primitive("div", save=(0, 1), broadcasts=True)
+@primitive("div", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE)
 def div(x, y):
     return x / y
 
@@ -55,7 +55,7 @@ def _(xp, g, saved, p, needs):
     return (gx, gy)
 
 
-@primitive("pow", save=(0, 1, OUT), broadcasts=True)
+@primitive("pow", save=(0, 1, OUT), broadcasts=True, jvp=ELEMENTWISE)
 def pow_(x, y):
     return np.power(x, y)
 
@@ -74,12 +74,12 @@ def _(xp, g, saved, p, needs):
     return (gx, gy)
 
 
-@primitive("maximum", save=(0, 1), broadcasts=True)
+@primitive("maximum", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE)
 def maximum(x, y):
     return np.maximum(x, y)
 
 
-@primitive("minimum", save=(0, 1), broadcasts=True)
+@primitive("minimum", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE)
 def minimum(x, y):
     return np.minimum(x, y)
 
@@ -102,7 +102,7 @@ maximum.defvjp(_extremum_vjp(1))
 minimum.defvjp(_extremum_vjp(-1))
 
 
-@primitive("where", save=(0,), broadcasts=True)
+@primitive("where", save=(0,), broadcasts=True, jvp=ELEMENTWISE)
 def where(condition, x, y):
     return np.where(condition, x, y)
 
@@ -118,7 +118,7 @@ def _(xp, g, saved, p, needs):
 
 
 # --------------------------------------------------- tensor with a Python scalar
-@primitive("add_scalar", backward_name="AddBackward0")
+@primitive("add_scalar", backward_name="AddBackward0", jvp=ELEMENTWISE)
 def add_scalar(x, other):
     return x + other
 
@@ -128,7 +128,7 @@ def _(xp, g, saved, p, needs):
     return (g,)
 
 
-@primitive("rsub_scalar", backward_name="RsubBackward1")
+@primitive("rsub_scalar", backward_name="RsubBackward1", jvp=ELEMENTWISE)
 def rsub_scalar(x, other):
     return other - x
 
@@ -138,7 +138,7 @@ def _(xp, g, saved, p, needs):
     return (-g,)  # d/dx (c - x) = -1
 
 
-@primitive("mul_scalar", backward_name="MulBackward0")
+@primitive("mul_scalar", backward_name="MulBackward0", jvp=ELEMENTWISE)
 def mul_scalar(x, other):
     return x * other
 
@@ -148,7 +148,7 @@ def _(xp, g, saved, p, needs):
     return (g * p["other"],)
 
 
-@primitive("div_scalar", backward_name="DivBackward0")
+@primitive("div_scalar", backward_name="DivBackward0", jvp=ELEMENTWISE)
 def div_scalar(x, other):
     return x / other
 
@@ -158,7 +158,7 @@ def _(xp, g, saved, p, needs):
     return (g / p["other"],)
 
 
-@primitive("rdiv_scalar", save=(0,), backward_name="DivBackward0")
+@primitive("rdiv_scalar", save=(0,), backward_name="DivBackward0", jvp=ELEMENTWISE)
 def rdiv_scalar(x, other):
     return other / x
 

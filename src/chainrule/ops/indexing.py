@@ -9,10 +9,10 @@ primitive below for tensors.
 from __future__ import annotations
 
 from . import kernels
-from ._primitive import primitive
+from ._primitive import LINEAR, primitive
 
 
-@primitive("getitem", view=True, backward_name="IndexBackward0")
+@primitive("getitem", view=True, backward_name="IndexBackward0", jvp=LINEAR)
 def getitem(x, index, shape):
     return x[index]
 
@@ -25,11 +25,11 @@ def _getitem_vjp(xp, g, saved, p, needs):
 
 getitem.defvjp(_getitem_vjp)
 # integer or boolean array indices copy instead of viewing
-getitem_copy = primitive("getitem_copy", backward_name="IndexBackward0")(getitem.forward)
+getitem_copy = primitive("getitem_copy", backward_name="IndexBackward0", jvp=LINEAR)(getitem.forward)
 getitem_copy.defvjp(_getitem_vjp)
 
 
-@primitive("index_add", backward_name="IndexPutBackward0")
+@primitive("index_add", backward_name="IndexPutBackward0", jvp=LINEAR)
 def index_add(values, shape, index):
     return kernels.index_add(shape, index, values)
 
@@ -39,7 +39,7 @@ def _(xp, g, saved, p, needs):
     return (g[p["index"]],)
 
 
-@primitive("gather")
+@primitive("gather", jvp=LINEAR)
 def gather(x, axis, index, shape):
     return kernels.gather(x, axis, index)
 
@@ -52,7 +52,7 @@ def _(xp, g, saved, p, needs):
 
 # ``src_shape`` is for the rule: src may be larger than index, and only its leading part
 # (index's shape) is read, so its gradient is zero-padded back to src's shape
-@primitive("scatter_add")
+@primitive("scatter_add", jvp=LINEAR)
 def scatter_add(base, src, axis, index, src_shape):
     return kernels.scatter_add(base, axis, index, src)
 
@@ -63,7 +63,7 @@ def _(xp, g, saved, p, needs):
     return (g if needs[0] else None, g_src)
 
 
-@primitive("scatter")
+@primitive("scatter", jvp=LINEAR)
 def scatter(base, src, axis, index, src_shape):
     return kernels.scatter(base, axis, index, src)
 

@@ -41,6 +41,17 @@ def _(xp, g, saved, p, needs):
     return (ga, gb)
 
 
+@matmul.defjvp
+def _(xp, tangents, inputs, out, p):
+    # d(AB) = dA B + A dB
+    (ta, tb), (a, b) = tangents, inputs
+    total = None if ta is None else xp.matmul(ta, b)
+    if tb is not None:
+        term = xp.matmul(a, tb)
+        total = term if total is None else total + term
+    return total
+
+
 @primitive("linear", save=(0, 1), backward_name="AddmmBackward0")
 def linear(x, weight, bias=None):
     out = np.matmul(x, weight.T)
@@ -62,6 +73,23 @@ def _(xp, g, saved, p, needs):
         if len(needs) > 2 and needs[2]:
             gb = g2.sum(axis=0)
     return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
+
+
+@linear.defjvp
+def _(xp, tangents, inputs, out, p):
+    # d(x W^T + b) = dx W^T + x dW^T + db
+    x, weight = inputs[0], inputs[1]
+    parts = []
+    if tangents[0] is not None:
+        parts.append(xp.matmul(tangents[0], _mT(xp, weight)))
+    if tangents[1] is not None:
+        parts.append(xp.matmul(x, _mT(xp, tangents[1])))
+    if len(tangents) > 2 and tangents[2] is not None:
+        parts.append(xp.broadcast_to(tangents[2], out.shape))
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
 
 
 @primitive("einsum", save=ALL_INPUTS, backward_name="EinsumBackward0")
@@ -97,3 +125,17 @@ def _(xp, g, saved, p, needs):
         kept_shape = tuple(partial.shape[order.index(c)] if c in kept else 1 for c in letters)
         grads.append(xp.broadcast_to(partial.reshape(kept_shape), saved[i].shape))
     return tuple(grads)
+
+
+@einsum.defjvp
+def _(xp, tangents, inputs, out, p):
+    # multilinear: the tangent is the sum over operands of the product with that one replaced
+    total = None
+    for i, t in enumerate(tangents):
+        if t is None:
+            continue
+        operands = list(inputs)
+        operands[i] = t
+        term = xp.einsum(p["spec"], *operands)
+        total = term if total is None else total + term
+    return total

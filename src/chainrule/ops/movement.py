@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from ._primitive import primitive
+from ._primitive import LINEAR, primitive
 
 
-@primitive("reshape", view=True, backward_name="ViewBackward0")
+@primitive("reshape", view=True, backward_name="ViewBackward0", jvp=LINEAR)
 def reshape(x, shape, in_shape):
     return x.reshape(shape)
 
@@ -20,7 +20,7 @@ def _(xp, g, saved, p, needs):
     return (g.reshape(p["in_shape"]),)
 
 
-@primitive("permute", view=True, backward_name="PermuteBackward0")
+@primitive("permute", view=True, backward_name="PermuteBackward0", jvp=LINEAR)
 def permute(x, dims):
     return x.transpose(dims)
 
@@ -31,7 +31,7 @@ def _(xp, g, saved, p, needs):
     return (xp.permute_dims(g, inverse),)
 
 
-@primitive("expand", view=True, broadcasts=True, backward_name="ExpandBackward0")
+@primitive("expand", view=True, broadcasts=True, backward_name="ExpandBackward0", jvp=LINEAR)
 def expand(x, shape):
     return np.broadcast_to(x, shape)
 
@@ -41,7 +41,7 @@ def _(xp, g, saved, p, needs):
     return (g,)  # the engine sums the expanded axes back
 
 
-@primitive("cat", backward_name="CatBackward0")
+@primitive("cat", backward_name="CatBackward0", jvp=LINEAR)
 def cat(*xs, axis, sizes):
     return np.concatenate(xs, axis=axis)
 
@@ -60,7 +60,7 @@ def _(xp, g, saved, p, needs):
     return tuple(grads)
 
 
-@primitive("flip")
+@primitive("flip", jvp=LINEAR)
 def flip(x, axis):
     return np.flip(x, axis=axis)
 
@@ -70,7 +70,7 @@ def _(xp, g, saved, p, needs):
     return (xp.flip(g, axis=p["axis"]),)
 
 
-@primitive("roll")
+@primitive("roll", jvp=LINEAR)
 def roll(x, shift, axis):
     return np.roll(x, shift, axis=axis)
 
@@ -93,7 +93,12 @@ def _(xp, g, saved, p, needs):
     return (xp.pad(g, tuple((-lo, -hi) for lo, hi in p["widths"]), 0.0),)
 
 
-@primitive("tril")
+@pad.defjvp
+def _(xp, tangents, inputs, out, p):
+    return xp.pad(tangents[0], p["widths"], 0.0)  # the padding value is a constant
+
+
+@primitive("tril", jvp=LINEAR)
 def tril(x, k):
     return np.tril(x, k)
 
@@ -103,7 +108,7 @@ def _(xp, g, saved, p, needs):
     return (xp.tril(g, p["k"]),)
 
 
-@primitive("triu")
+@primitive("triu", jvp=LINEAR)
 def triu(x, k):
     return np.triu(x, k)
 

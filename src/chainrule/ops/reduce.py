@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._primitive import OUT, primitive
+from ._primitive import LINEAR, OUT, SLICEWISE, SYMMETRIC, primitive
 
 
 def keep_reduced(xp, g, shape, axis, keepdims):
@@ -21,7 +21,7 @@ def keep_reduced(xp, g, shape, axis, keepdims):
     return g.reshape(tuple(kept))
 
 
-@primitive("sum")
+@primitive("sum", jvp=LINEAR)
 def sum_(x, axis, keepdims, shape):
     return np.sum(x, axis=axis, keepdims=keepdims)
 
@@ -33,7 +33,7 @@ def _(xp, g, saved, p, needs):
     return (xp.broadcast_to(g, p["shape"]),)
 
 
-@primitive("mean")
+@primitive("mean", jvp=LINEAR)
 def mean(x, axis, keepdims, shape):
     return np.mean(x, axis=axis, keepdims=keepdims)
 
@@ -48,7 +48,7 @@ def _(xp, g, saved, p, needs):
     return (xp.broadcast_to(g / count, shape),)  # d/dx_i mean(x) = 1/n
 
 
-@primitive("prod", save=(0, OUT))
+@primitive("prod", save=(0, OUT), jvp=SLICEWISE)
 def prod(x, axis, keepdims, shape):
     return np.prod(x, axis=axis, keepdims=keepdims)
 
@@ -100,8 +100,8 @@ def _extremum(reducer):
     return forward
 
 
-amax = primitive("amax", save=(0, OUT))(_extremum(np.amax))
-amin = primitive("amin", save=(0, OUT))(_extremum(np.amin))
+amax = primitive("amax", save=(0, OUT), jvp=SLICEWISE)(_extremum(np.amax))
+amin = primitive("amin", save=(0, OUT), jvp=SLICEWISE)(_extremum(np.amin))
 
 
 @amax.defvjp
@@ -117,7 +117,7 @@ def _(xp, g, saved, p, needs):
     return (xp.where(hit, g / count, 0.0),)
 
 
-@primitive("logsumexp", save=(0, OUT))
+@primitive("logsumexp", save=(0, OUT), jvp=SLICEWISE)
 def logsumexp(x, axis, keepdims, shape):
     peak = np.amax(x, axis=axis, keepdims=True)
     peak = np.where(np.isfinite(peak), peak, 0)
@@ -137,7 +137,7 @@ def _(xp, g, saved, p, needs):
     return (g * xp.exp(x - out),)
 
 
-@primitive("norm", save=(0, OUT))
+@primitive("norm", save=(0, OUT), jvp=SLICEWISE)
 def norm(x, ord, axis, keepdims, shape):  # noqa: A002
     if ord == 2:
         return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
@@ -161,7 +161,7 @@ def _(xp, g, saved, p, needs):
     return (xp.where(out == 0, 0.0, g * scaled),)
 
 
-@primitive("softmax", save=(OUT,))
+@primitive("softmax", save=(OUT,), jvp=SYMMETRIC)
 def softmax(x, axis):
     shifted = np.exp(x - np.amax(x, axis=axis, keepdims=True))
     return shifted / np.sum(shifted, axis=axis, keepdims=True)
@@ -187,7 +187,14 @@ def _(xp, g, saved, p, needs):
     return (g - xp.exp(y) * g.sum(axis=p["axis"], keepdims=True),)
 
 
-@primitive("cumsum")
+@log_softmax.defjvp
+def _(xp, tangents, inputs, out, p):
+    # J = I - 1 softmax^T (not symmetric)  =>  J t = t - sum(softmax * t)
+    t = tangents[0]
+    return t - (xp.exp(out) * t).sum(axis=p["axis"], keepdims=True)
+
+
+@primitive("cumsum", jvp=LINEAR)
 def cumsum(x, axis):
     return np.cumsum(x, axis=axis).reshape(x.shape)  # NumPy makes a 0-d input 1-d
 

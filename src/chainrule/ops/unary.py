@@ -11,13 +11,13 @@ import math
 import numpy as np
 
 from . import kernels
-from ._primitive import OUT, primitive
+from ._primitive import ELEMENTWISE, LINEAR, OUT, primitive
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _LN2 = math.log(2.0)
 
 
-@primitive("neg")
+@primitive("neg", jvp=ELEMENTWISE)
 def neg(x):
     return np.negative(x)
 
@@ -27,7 +27,7 @@ def _(xp, g, saved, p, needs):
     return (-g,)  # d/dx (-x) = -1
 
 
-@primitive("exp", save=(OUT,))
+@primitive("exp", save=(OUT,), jvp=ELEMENTWISE)
 def exp(x):
     return np.exp(x)
 
@@ -37,7 +37,7 @@ def _(xp, g, saved, p, needs):
     return (g * saved[0],)  # d/dx exp(x) = exp(x)
 
 
-@primitive("exp2", save=(OUT,))
+@primitive("exp2", save=(OUT,), jvp=ELEMENTWISE)
 def exp2(x):
     return np.exp2(x)
 
@@ -47,7 +47,7 @@ def _(xp, g, saved, p, needs):
     return (g * saved[0] * _LN2,)  # d/dx 2^x = 2^x ln 2
 
 
-@primitive("expm1", save=(OUT,))
+@primitive("expm1", save=(OUT,), jvp=ELEMENTWISE)
 def expm1(x):
     return np.expm1(x)
 
@@ -57,7 +57,7 @@ def _(xp, g, saved, p, needs):
     return (g * (saved[0] + 1),)  # d/dx (e^x - 1) = e^x
 
 
-@primitive("log", save=(0,))
+@primitive("log", save=(0,), jvp=ELEMENTWISE)
 def log(x):
     return np.log(x)
 
@@ -67,7 +67,7 @@ def _(xp, g, saved, p, needs):
     return (g / saved[0],)  # d/dx log x = 1/x
 
 
-@primitive("log2", save=(0,))
+@primitive("log2", save=(0,), jvp=ELEMENTWISE)
 def log2(x):
     return np.log2(x)
 
@@ -77,7 +77,7 @@ def _(xp, g, saved, p, needs):
     return (g / (saved[0] * _LN2),)  # d/dx log2 x = 1/(x ln 2)
 
 
-@primitive("log1p", save=(0,))
+@primitive("log1p", save=(0,), jvp=ELEMENTWISE)
 def log1p(x):
     return np.log1p(x)
 
@@ -87,7 +87,7 @@ def _(xp, g, saved, p, needs):
     return (g / (saved[0] + 1),)  # d/dx log(1+x) = 1/(1+x)
 
 
-@primitive("sqrt", save=(OUT,))
+@primitive("sqrt", save=(OUT,), jvp=ELEMENTWISE)
 def sqrt(x):
     return np.sqrt(x)
 
@@ -97,7 +97,7 @@ def _(xp, g, saved, p, needs):
     return (g / (2 * saved[0]),)  # d/dx sqrt x = 1/(2 sqrt x); inf at 0, as PyTorch
 
 
-@primitive("rsqrt", save=(OUT,))
+@primitive("rsqrt", save=(OUT,), jvp=ELEMENTWISE)
 def rsqrt(x):
     return 1 / np.sqrt(x)
 
@@ -108,7 +108,7 @@ def _(xp, g, saved, p, needs):
     return (g * (-0.5) * y * y * y,)  # d/dx x^(-1/2) = -x^(-3/2)/2 = -y^3/2
 
 
-@primitive("reciprocal", save=(OUT,))
+@primitive("reciprocal", save=(OUT,), jvp=ELEMENTWISE)
 def reciprocal(x):
     return 1 / x
 
@@ -119,7 +119,7 @@ def _(xp, g, saved, p, needs):
     return (-g * y * y,)  # d/dx 1/x = -1/x^2
 
 
-@primitive("sin", save=(0,))
+@primitive("sin", save=(0,), jvp=ELEMENTWISE)
 def sin(x):
     return np.sin(x)
 
@@ -129,7 +129,7 @@ def _(xp, g, saved, p, needs):
     return (g * xp.cos(saved[0]),)  # d/dx sin x = cos x
 
 
-@primitive("cos", save=(0,))
+@primitive("cos", save=(0,), jvp=ELEMENTWISE)
 def cos(x):
     return np.cos(x)
 
@@ -139,7 +139,7 @@ def _(xp, g, saved, p, needs):
     return (-g * xp.sin(saved[0]),)  # d/dx cos x = -sin x
 
 
-@primitive("tan", save=(OUT,))
+@primitive("tan", save=(OUT,), jvp=ELEMENTWISE)
 def tan(x):
     return np.tan(x)
 
@@ -150,7 +150,7 @@ def _(xp, g, saved, p, needs):
     return (g * (1 + y * y),)  # d/dx tan x = 1 + tan^2 x
 
 
-@primitive("tanh", save=(OUT,))
+@primitive("tanh", save=(OUT,), jvp=ELEMENTWISE)
 def tanh(x):
     return np.tanh(x)
 
@@ -161,7 +161,7 @@ def _(xp, g, saved, p, needs):
     return (g * (1 - y * y),)  # d/dx tanh x = 1 - tanh^2 x
 
 
-@primitive("sigmoid", save=(OUT,))
+@primitive("sigmoid", save=(OUT,), jvp=ELEMENTWISE)
 def sigmoid(x):
     # 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) for x < 0: no overflow on either side
     e = np.exp(-np.abs(x))
@@ -174,7 +174,7 @@ def _(xp, g, saved, p, needs):
     return (g * y * (1 - y),)  # d/dx s(x) = s(x)(1 - s(x))
 
 
-@primitive("relu", save=(OUT,))
+@primitive("relu", save=(OUT,), jvp=ELEMENTWISE)
 def relu(x):
     return np.maximum(x, 0)
 
@@ -184,7 +184,7 @@ def _(xp, g, saved, p, needs):
     return (g * (saved[0] > 0),)  # relu'(x) = 1 for x > 0, and 0 for x <= 0 (PyTorch: 0 at 0)
 
 
-@primitive("abs", save=(0,))
+@primitive("abs", save=(0,), jvp=ELEMENTWISE)
 def abs_(x):
     return np.abs(x)
 
@@ -194,7 +194,7 @@ def _(xp, g, saved, p, needs):
     return (g * xp.sign(saved[0]),)  # d/dx |x| = sign(x), 0 at 0 as PyTorch
 
 
-@primitive("erf", save=(0,))
+@primitive("erf", save=(0,), jvp=ELEMENTWISE)
 def erf(x):
     return kernels.erf(x)
 
@@ -205,7 +205,7 @@ def _(xp, g, saved, p, needs):
     return (g * _TWO_OVER_SQRT_PI * xp.exp(-(x * x)),)  # d/dx erf x = 2/sqrt(pi) e^(-x^2)
 
 
-@primitive("pow_scalar", save=(0,), backward_name="PowBackward0")
+@primitive("pow_scalar", save=(0,), backward_name="PowBackward0", jvp=ELEMENTWISE)
 def pow_scalar(x, exponent):
     return np.power(x, exponent)
 
@@ -220,7 +220,7 @@ def _(xp, g, saved, p, needs):
     return (g * c * saved[0] ** (c - 1),)  # d/dx x^c = c x^(c-1)
 
 
-@primitive("rpow_scalar", save=(OUT,), backward_name="PowBackward1")
+@primitive("rpow_scalar", save=(OUT,), backward_name="PowBackward1", jvp=ELEMENTWISE)
 def rpow_scalar(x, base):
     return np.power(base, x)
 
@@ -234,7 +234,7 @@ def _(xp, g, saved, p, needs):
     return (g * saved[0] * math.log(base),)  # d/dx b^x = b^x ln b
 
 
-@primitive("clamp_scalar", save=(0,), backward_name="ClampBackward1")
+@primitive("clamp_scalar", save=(0,), backward_name="ClampBackward1", jvp=ELEMENTWISE)
 def clamp_scalar(x, min, max):  # noqa: A002 - PyTorch's argument names
     return np.clip(x, min, max)
 
@@ -257,27 +257,27 @@ def _zero_gradient_vjp(xp, g, saved, p, needs):
     return (g * 0,)  # piecewise constant: derivative 0 almost everywhere (PyTorch's choice)
 
 
-@primitive("floor")
+@primitive("floor", jvp=ELEMENTWISE)
 def floor(x):
     return np.floor(x)
 
 
-@primitive("ceil")
+@primitive("ceil", jvp=ELEMENTWISE)
 def ceil(x):
     return np.ceil(x)
 
 
-@primitive("round")
+@primitive("round", jvp=ELEMENTWISE)
 def round_(x, decimals=0):
     return np.round(x, decimals)
 
 
-@primitive("trunc")
+@primitive("trunc", jvp=ELEMENTWISE)
 def trunc(x):
     return np.trunc(x)
 
 
-@primitive("sign")
+@primitive("sign", jvp=ELEMENTWISE)
 def sign(x):
     return np.sign(x)
 
@@ -286,7 +286,7 @@ for _prim in (floor, ceil, round_, trunc, sign):
     _prim.defvjp(_zero_gradient_vjp)
 
 
-@primitive("cast", backward_name="ToCopyBackward0")
+@primitive("cast", backward_name="ToCopyBackward0", jvp=LINEAR)
 def cast(x, dtype, src):
     return x.astype(dtype)
 
@@ -296,7 +296,7 @@ def _(xp, g, saved, p, needs):
     return (xp.astype(g, p["src"]),)  # the gradient has its tensor's dtype
 
 
-@primitive("clone", backward_name="CloneBackward0")
+@primitive("clone", backward_name="CloneBackward0", jvp=LINEAR)
 def clone(x):
     return x.copy()
 
