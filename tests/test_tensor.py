@@ -546,3 +546,53 @@ def test_tensor_class_of_tensor_keeps_dtype_and_requires_grad_keyword():
     same(cr.Tensor(cr.tensor([1, 2])), torch.Tensor(torch.tensor([1, 2])))
     x = cr.Tensor([1.0], requires_grad=True)
     assert x.requires_grad and x.is_leaf
+
+
+# ------------------------------------------------------------------ small methods
+def test_memory_layout_attributes_like_torch():
+    data = np.arange(24.0, dtype=np.float32).reshape(2, 3, 4)
+    c, t = cr.tensor(data), torch.tensor(data)
+    assert c.stride() == t.stride() and c.stride(1) == t.stride(1)
+    assert c.permute(2, 0, 1).stride() == t.permute(2, 0, 1).stride()
+    assert (c.nbytes, c.itemsize, c.element_size()) == (t.nbytes, t.itemsize, t.element_size())
+    assert (c.is_cuda, c.ndimension(), c.is_floating_point()) == (False, 3, True)
+    assert c.data_ptr() == c.numpy().__array_interface__["data"][0]
+    assert c[1].data_ptr() == c.data_ptr() + 12 * 4
+
+
+def test_format_of_0d_tensor_formats_the_number():
+    for lib in (cr, torch):
+        x = lib.tensor(2.345)
+        assert f"{x:.2f}" == "2.35" and format(lib.tensor(3), "d") == "3"
+        assert f"{x}" == str(x.item())
+    assert f"{cr.tensor([1.5])}" == repr(cr.tensor([1.5]))
+
+
+COMPOSITES = {
+    "addcmul": lambda x, a, b: x.addcmul(a, b, value=0.5),
+    "addcdiv": lambda x, a, b: x.addcdiv(a, b, value=-2),
+    "lerp": lambda x, a, b: x.lerp(a, 0.25),
+    "lerp_tensor": lambda x, a, b: x.lerp(a, b),
+    "square": lambda x, a, b: x.square() + a,
+    "clamp_min": lambda x, a, b: x.clamp_min(1.0) * b,
+    "clamp_max": lambda x, a, b: x.clamp_max(1.0) * b,
+    "unflatten": lambda x, a, b: (x * a * b).reshape(1, 6).unflatten(1, (2, -1)),
+    "type_as": lambda x, a, b: x.type_as(a.double()) * b.double(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITES))
+def test_composite_methods_values_and_gradients_like_torch(name):
+    def run(lib):
+        x = lib.tensor([[0.5, 1.5, 2.25], [-1.0, 3.0, 0.25]], requires_grad=True)
+        a = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        b = lib.tensor([4.0, -1.0, 0.5], requires_grad=True)
+        out = COMPOSITES[name](x, a, b)
+        out.sum().backward()
+        return out, x.grad, a.grad, b.grad
+
+    for c, t in zip(run(cr), run(torch)):
+        if t is None:
+            assert c is None  # an input the result does not use gets no gradient
+        else:
+            same(c, t)

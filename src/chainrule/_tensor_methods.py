@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _dtype
 from .ops import creation, inplace, math, shape
-from .ops._convert import cast, pick_dim, shape_arg
+from .ops._convert import cast, normalize_axis, pick_dim, shape_arg
 from .tensor import Tensor, _wrap
 
 
@@ -184,6 +184,32 @@ def _T(self: Tensor) -> Tensor:
     return shape.permute(self, tuple(reversed(range(self.ndim))))
 
 
+def _addcmul(self: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    """``self + value * tensor1 * tensor2``."""
+    return math.add(self, math.mul(math.mul(tensor1, tensor2), value))
+
+
+def _addcdiv(self: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    """``self + value * tensor1 / tensor2``."""
+    return math.add(self, math.mul(math.div(tensor1, tensor2), value))
+
+
+def _lerp(self: Tensor, end: Any, weight: Any) -> Tensor:
+    """``self + weight * (end - self)``."""
+    return math.add(self, math.mul(math.sub(end, self), weight))
+
+
+def _unflatten(self: Tensor, dim: int, sizes: Any) -> Tensor:
+    """Split dim ``dim`` into ``sizes`` (one may be -1).
+
+    >>> chainrule.zeros(2, 6).unflatten(1, (2, 3)).shape
+    chainrule.Size([2, 2, 3])
+    """
+    axis = normalize_axis(dim, self.ndim, "unflatten")
+    dims = self._data.shape
+    return shape.reshape(self, dims[:axis] + tuple(sizes) + dims[axis + 1:])
+
+
 def _iop(fn: Any) -> Any:
     def method(self: Tensor, other: Any) -> Tensor:
         return fn(self, other)
@@ -203,6 +229,10 @@ _METHODS = {
     "erf": math.erf, "floor": math.floor, "ceil": math.ceil, "round": math.round,
     "trunc": math.trunc, "maximum": math.maximum, "minimum": math.minimum,
     "clamp": math.clamp, "clip": math.clamp,
+    "clamp_min": lambda self, min: math.clamp(self, min=min),
+    "clamp_max": lambda self, max: math.clamp(self, max=max),
+    "square": lambda self: math.pow(self, 2), "addcmul": _addcmul, "addcdiv": _addcdiv,
+    "lerp": _lerp,
     "where": lambda self, condition, other: math.where(condition, self, other),
     # comparisons and logic
     "eq": math.eq, "ne": math.ne, "lt": math.lt, "le": math.le, "gt": math.gt, "ge": math.ge,
@@ -228,7 +258,7 @@ _METHODS = {
     "movedim": shape.movedim, "expand": shape.expand, "expand_as": _expand_as,
     "broadcast_to": shape.broadcast_to, "repeat": shape.repeat, "tile": shape.tile,
     "flip": shape.flip, "roll": shape.roll, "split": shape.split, "chunk": shape.chunk,
-    "unbind": shape.unbind, "narrow": shape.narrow, "select": shape.select,
+    "unbind": shape.unbind, "unflatten": _unflatten, "narrow": shape.narrow, "select": shape.select,
     "tril": shape.tril, "triu": shape.triu,
     # indexing
     "gather": shape.gather, "scatter": shape.scatter, "scatter_add": shape.scatter_add,
@@ -238,8 +268,20 @@ _METHODS = {
     "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,
     "pow_": inplace.pow_, "clamp_": inplace.clamp_, "clip_": inplace.clamp_,
     "copy_": inplace.copy_, "fill_": inplace.fill_, "zero_": inplace.zero_,
-    "masked_fill_": lambda self, mask, value: inplace.copy_(self, shape.masked_fill(self, mask,
-                                                                                     value)),
+    "masked_fill_": inplace.masked_fill_, "scatter_": inplace.scatter_,
+    "scatter_add_": inplace.scatter_add_, "index_fill_": inplace.index_fill_,
+    "index_add_": inplace.index_add_, "clamp_min_": inplace.clamp_min_,
+    "clamp_max_": inplace.clamp_max_, "addcmul_": inplace.addcmul_,
+    "addcdiv_": inplace.addcdiv_, "lerp_": inplace.lerp_, "exp_": inplace.exp_,
+    "log_": inplace.log_, "sqrt_": inplace.sqrt_, "rsqrt_": inplace.rsqrt_,
+    "reciprocal_": inplace.reciprocal_, "sin_": inplace.sin_, "cos_": inplace.cos_,
+    "tanh_": inplace.tanh_, "sigmoid_": inplace.sigmoid_, "relu_": inplace.relu_,
+    "neg_": inplace.neg_, "negative_": inplace.neg_, "abs_": inplace.abs_,
+    "sign_": inplace.sign_, "floor_": inplace.floor_, "ceil_": inplace.ceil_,
+    "trunc_": inplace.trunc_, "round_": inplace.round_, "square_": inplace.square_,
+    "uniform_": creation.uniform_, "normal_": creation.normal_,
+    "bernoulli_": creation.bernoulli_, "exponential_": creation.exponential_,
+    "random_": creation.random_,
     # conversion and copies
     "to": _to, "type": _type, "type_as": _type_as, "clone": _clone, "contiguous": _contiguous,
     "is_contiguous": _is_contiguous, "cpu": lambda self: self,

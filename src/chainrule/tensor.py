@@ -147,6 +147,28 @@ class Tensor:
         return int(self._data.size)
 
     nelement = numel
+    ndimension = dim
+
+    def stride(self, dim: int | None = None) -> Any:
+        """Steps in elements between neighbours along each dim (``stride(d)``: one dim)."""
+        steps = tuple(s // self._data.itemsize for s in self._data.strides)
+        return steps if dim is None else steps[dim]
+
+    def data_ptr(self) -> int:
+        """The address of the first element."""
+        return self._data.__array_interface__["data"][0]
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._data.nbytes)
+
+    @property
+    def itemsize(self) -> int:
+        return self._data.itemsize
 
     @property
     def dtype(self) -> _dtype.dtype:
@@ -219,6 +241,12 @@ class Tensor:
 
     def __repr__(self) -> str:
         return _format(self)
+
+    def __format__(self, spec: str) -> str:
+        # a 0-d tensor formats as its number (f"{loss:.3f}"), as in PyTorch
+        if self._data.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
 
     # ----------------------------------------------------------- history tools
     def detach(self) -> Tensor:

@@ -472,3 +472,139 @@ def test_view_taken_before_base_changed_sees_the_change_in_gradients():
         return row, x.grad
 
     both(run)
+
+
+# ------------------------------------------------------------------ more in-place methods
+UNARY_INPLACE = ["exp_", "log_", "sqrt_", "rsqrt_", "reciprocal_", "sin_", "cos_", "tanh_",
+                 "sigmoid_", "relu_", "neg_", "abs_", "sign_", "floor_", "ceil_", "trunc_",
+                 "round_", "square_"]
+
+
+@pytest.mark.parametrize("name", UNARY_INPLACE)
+def test_unary_inplace_values_and_gradients_like_torch(name):
+    def run(lib):
+        plain = lib.tensor([0.5, 1.5, 2.25])
+        alias = plain
+        assert getattr(plain, name)() is alias
+        x = lib.tensor([0.5, 1.5, 2.25], requires_grad=True)
+        y = x * 1
+        getattr(y, name)()
+        (y * lib.tensor([1.0, -2.0, 3.0])).sum().backward()
+        return plain, y, x.grad
+
+    both(run)
+
+
+def test_unary_inplace_on_integer_tensor_refuses_float_result():
+    for lib in (cr, torch):
+        with pytest.raises(RuntimeError):
+            lib.tensor([1, 2]).exp_()
+    both(lambda lib: (lib.tensor([-1, 2]).abs_(), lib.tensor([-1, 2]).neg_()))
+
+
+ARITH_INPLACE = {
+    "addcmul_": lambda y, a, b, lib: y.addcmul_(a, b, value=0.5),
+    "addcdiv_": lambda y, a, b, lib: y.addcdiv_(a, b, value=-2),
+    "lerp_": lambda y, a, b, lib: y.lerp_(a, 0.25),
+    "lerp_tensor_weight": lambda y, a, b, lib: y.lerp_(a, b / 10),
+    "clamp_min_": lambda y, a, b, lib: y.clamp_min_(2.0),
+    "clamp_max_": lambda y, a, b, lib: y.clamp_max_(2.0),
+    "masked_fill_": lambda y, a, b, lib: y.masked_fill_(a > 1.5, -1.0),
+    "masked_fill_tensor": lambda y, a, b, lib: y.masked_fill_(a > 1.5, b[0] * 2),
+    "scatter_": lambda y, a, b, lib: y.scatter_(0, lib.tensor([2, 0]), b[:2]),
+    "scatter_value": lambda y, a, b, lib: y.scatter_(0, lib.tensor([1]), value=5.0),
+    "scatter_add_": lambda y, a, b, lib: y.scatter_add_(0, lib.tensor([2, 2, 0]), b),
+    "index_fill_": lambda y, a, b, lib: y.index_fill_(0, lib.tensor([0, 2]), 7.0),
+    "index_add_": lambda y, a, b, lib: y.index_add_(0, lib.tensor([1, 1, 0]), b, alpha=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARITH_INPLACE))
+def test_more_inplace_ops_values_and_gradients_like_torch(name):
+    def run(lib):
+        x = lib.tensor([0.5, 1.5, 2.25], requires_grad=True)
+        a = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        b = lib.tensor([4.0, -1.0, 0.5], requires_grad=True)
+        plain = lib.tensor([0.5, 1.5, 2.25])
+        ARITH_INPLACE[name](plain, a.detach(), b.detach(), lib)
+        y = x * 1
+        assert ARITH_INPLACE[name](y, a, b, lib) is y
+        (y * lib.tensor([1.0, -2.0, 3.0])).sum().backward()
+        return plain, y, x.grad, a.grad, b.grad
+
+    both(run)
+
+
+def test_optimizer_style_moment_updates_like_torch():
+    def run(lib):
+        p = lib.tensor([1.0, -2.0, 3.0])
+        m, v = lib.zeros(3), lib.zeros(3)
+        g = lib.tensor([0.1, -0.2, 0.3])
+        for _ in range(3):
+            m.mul_(0.9).add_(g, alpha=0.1)
+            v.mul_(0.999).addcmul_(g, g, value=0.001)
+            p.addcdiv_(m, v.sqrt().add_(1e-8), value=-0.01)
+        return p, m, v
+
+    both(run)
+
+
+# ------------------------------------------------------------------ in-place random fills
+RANDOM_FILLS = {
+    "uniform_": lambda x, g: x.uniform_(-2.0, 3.0, generator=g),
+    "normal_": lambda x, g: x.normal_(1.0, 0.5, generator=g),
+    "bernoulli_": lambda x, g: x.bernoulli_(0.3, generator=g),
+    "exponential_": lambda x, g: x.exponential_(2.0, generator=g),
+    "random_": lambda x, g: x.random_(1, 6, generator=g),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM_FILLS))
+def test_random_fill_is_in_place_reproducible_and_keeps_dtype(name):
+    fill = RANDOM_FILLS[name]
+    x = cr.full((1000,), float("inf"), dtype=cr.float64)
+    assert fill(x, cr.Generator().manual_seed(4)) is x
+    assert x.dtype == cr.float64 and bool(cr.isfinite(x).all())
+    y = cr.empty(1000, dtype=cr.float64)
+    fill(y, cr.Generator().manual_seed(4))
+    assert x.tolist() == y.tolist()
+    cr.manual_seed(8)
+    a = fill(cr.empty(5), None)
+    cr.manual_seed(8)
+    assert fill(cr.empty(5), None).tolist() == a.tolist()
+
+
+def test_random_fill_distributions():
+    g = cr.Generator().manual_seed(0)
+    u = cr.empty(20000, dtype=cr.float64).uniform_(-2.0, 3.0, generator=g).numpy()
+    assert u.min() >= -2 and u.max() < 3 and abs(u.mean() - 0.5) < 0.05
+    n = cr.empty(20000, dtype=cr.float64).normal_(1.0, 0.5, generator=g).numpy()
+    assert abs(n.mean() - 1) < 0.02 and abs(n.std() - 0.5) < 0.02
+    b = cr.empty(20000).bernoulli_(0.3, generator=g).numpy()
+    assert set(np.unique(b).tolist()) == {0.0, 1.0} and abs(b.mean() - 0.3) < 0.02
+    e = cr.empty(20000, dtype=cr.float64).exponential_(2.0, generator=g).numpy()
+    assert e.min() >= 0 and abs(e.mean() - 0.5) < 0.02
+    r = cr.empty(2000, dtype=cr.int64).random_(1, 6, generator=g).numpy()
+    assert set(np.unique(r).tolist()) == {1, 2, 3, 4, 5}
+    assert set(np.unique(cr.empty(2000).random_(3, generator=g).numpy()).tolist()) == {0, 1, 2}
+
+
+def test_random_fill_on_leaf_requiring_grad_needs_no_grad():
+    for lib in (cr, torch):
+        w = lib.empty(3, requires_grad=True)
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            w.normal_()
+        with lib.no_grad():
+            w.uniform_(-1.0, 1.0)
+        assert w.requires_grad and w.is_leaf and float(w.abs().max()) <= 1
+
+
+def test_fill_of_non_leaf_gives_zero_gradient_even_through_inf():
+    def run(lib):
+        x = lib.tensor([0.0, 1.0], requires_grad=True)
+        y = x.exp() * lib.tensor([float("inf"), 1.0])
+        y.fill_(1.0)
+        (y * 3).sum().backward()
+        return y, x.grad
+
+    both(run)

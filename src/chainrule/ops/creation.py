@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 from typing import Any
 
 import numpy as np
@@ -302,5 +301,51 @@ def randint_like(input: Tensor, low: int, high: int | None = None, *, dtype: Any
     return _wrap(_rng(generator).integers(low, high, size=shape).astype(np_dtype))
 
 
-def numel(input: Tensor) -> int:
-    return builtins.int(input._data.size)
+# ------------------------------------------------------------------ in-place random fills
+def _fill_random(self: Tensor, sample: np.ndarray, op: str) -> Tensor:
+    from . import inplace
+
+    values = _wrap(sample.astype(self._data.dtype, copy=False))
+    return inplace.assign(self, lambda old: inplace.overwrite(old, values), op)
+
+
+def uniform_(self: Tensor, from_: float = 0.0, to: float = 1.0, *,
+             generator: Generator | None = None) -> Tensor:
+    """Fill with uniform samples in [from_, to).
+
+    >>> w = chainrule.empty(3, 4).uniform_(-0.1, 0.1)
+    """
+    sample = _rng(generator).uniform(from_, to, size=self._data.shape)
+    return _fill_random(self, sample, "uniform_")
+
+
+def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *,
+            generator: Generator | None = None) -> Tensor:
+    """Fill with normal samples of the given mean and std."""
+    return _fill_random(self, _rng(generator).normal(mean, std, size=self._data.shape),
+                        "normal_")
+
+
+def bernoulli_(self: Tensor, p: float = 0.5, *, generator: Generator | None = None) -> Tensor:
+    """Fill with 1 (probability ``p``) or 0."""
+    p_data = p._data if isinstance(p, Tensor) else p
+    sample = _rng(generator).random(self._data.shape) < p_data
+    return _fill_random(self, sample, "bernoulli_")
+
+
+def exponential_(self: Tensor, lambd: float = 1.0, *,
+                 generator: Generator | None = None) -> Tensor:
+    """Fill with exponential samples of rate ``lambd``."""
+    sample = _rng(generator).exponential(1.0 / lambd, size=self._data.shape)
+    return _fill_random(self, sample, "exponential_")
+
+
+def random_(self: Tensor, from_: int = 0, to: int | None = None, *,
+            generator: Generator | None = None) -> Tensor:
+    """Fill with integers in [from_, to); ``random_(n)`` draws from [0, n)."""
+    if to is None:
+        if from_ == 0:
+            raise NotImplementedError("random_() without bounds is not supported; pass `to`")
+        from_, to = 0, from_
+    sample = _rng(generator).integers(from_, to, size=self._data.shape)
+    return _fill_random(self, sample, "random_")

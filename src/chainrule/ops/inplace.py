@@ -17,6 +17,7 @@ import numpy as np
 from ..autograd import grad_mode
 from ..tensor import Tensor, _wrap
 from . import indexing, kernels, math, shape, unary
+from ._convert import normalize_axis
 
 _state = grad_mode.state
 
@@ -208,10 +209,20 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
     return self
 
 
+def overwrite(old: Tensor, values: Any) -> Tensor:
+    """``values`` broadcast to ``old``'s shape, as a result that still depends on ``old``
+    (with a zero gradient), so a non-leaf keeps its history as in PyTorch. ``where`` rather
+    than ``old * 0 + values``: an inf or NaN in ``old`` must not leak into the result."""
+    everywhere = _wrap(np.broadcast_to(np.True_, old._data.shape))
+    if not isinstance(values, Tensor):
+        values = _wrap(np.asarray(values, dtype=old._data.dtype))
+    return math.where(everywhere, values.to(old.dtype), old)
+
+
 def fill_(self: Tensor, value: Any) -> Tensor:
     """Set every element to ``value``."""
     if _tracked(self, value):
-        return _rebase(self, lambda old: math.add(math.mul(old, 0), value), "fill_")
+        return _rebase(self, lambda old: overwrite(old, value), "fill_")
     self._data.fill(value._data if isinstance(value, Tensor) else value)
     self._version[0] += 1
     return self
@@ -220,6 +231,121 @@ def fill_(self: Tensor, value: Any) -> Tensor:
 def zero_(self: Tensor) -> Tensor:
     """Set every element to 0."""
     return fill_(self, 0)
+
+
+def assign(self: Tensor, compute: Callable[[Tensor], Tensor], op: str, *others: Any) -> Tensor:
+    """``self = compute(self)`` in place: recorded in the graph when ``self`` or one of
+    ``others`` requires grad (and grad mode is on), else computed and written in directly.
+    The result is cast to ``self``'s dtype within its kind, as PyTorch's in-place ops."""
+    if _tracked(self, *others):
+        return _rebase(self, compute, op)
+    _store(self, compute(self)._data, op)
+    return self
+
+
+def _unary_inplace(fn: Callable[[Tensor], Tensor], name: str) -> Callable[[Tensor], Tensor]:
+    def op(self: Tensor) -> Tensor:
+        return assign(self, fn, name)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"In-place ``{name[:-1]}``: ``x.{name}()`` is ``x.copy_(x.{name[:-1]}())``."
+    return op
+
+
+exp_ = _unary_inplace(math.exp, "exp_")
+log_ = _unary_inplace(math.log, "log_")
+sqrt_ = _unary_inplace(math.sqrt, "sqrt_")
+rsqrt_ = _unary_inplace(math.rsqrt, "rsqrt_")
+reciprocal_ = _unary_inplace(math.reciprocal, "reciprocal_")
+sin_ = _unary_inplace(math.sin, "sin_")
+cos_ = _unary_inplace(math.cos, "cos_")
+tanh_ = _unary_inplace(math.tanh, "tanh_")
+sigmoid_ = _unary_inplace(math.sigmoid, "sigmoid_")
+relu_ = _unary_inplace(math.relu, "relu_")
+neg_ = _unary_inplace(math.neg, "neg_")
+abs_ = _unary_inplace(math.abs, "abs_")
+sign_ = _unary_inplace(math.sign, "sign_")
+floor_ = _unary_inplace(math.floor, "floor_")
+ceil_ = _unary_inplace(math.ceil, "ceil_")
+trunc_ = _unary_inplace(math.trunc, "trunc_")
+round_ = _unary_inplace(math.round, "round_")
+square_ = _unary_inplace(lambda x: math.pow(x, 2), "square_")
+
+
+def clamp_min_(self: Tensor, min: Any) -> Tensor:  # noqa: A002
+    """In-place ``max(x, min)``."""
+    return clamp_(self, min=min)
+
+
+def clamp_max_(self: Tensor, max: Any) -> Tensor:  # noqa: A002
+    """In-place ``min(x, max)``."""
+    return clamp_(self, max=max)
+
+
+def addcmul_(self: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    """In-place ``self += value * tensor1 * tensor2`` (an Adam-style moment update)."""
+    return assign(self, lambda old: math.add(old, math.mul(math.mul(tensor1, tensor2), value)),
+                  "addcmul_", tensor1, tensor2)
+
+
+def addcdiv_(self: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    """In-place ``self += value * tensor1 / tensor2``."""
+    return assign(self, lambda old: math.add(old, math.mul(math.div(tensor1, tensor2), value)),
+                  "addcdiv_", tensor1, tensor2)
+
+
+def lerp_(self: Tensor, end: Any, weight: Any) -> Tensor:
+    """In-place ``self += weight * (end - self)``."""
+    return assign(self, lambda old: math.add(old, math.mul(math.sub(end, old), weight)),
+                  "lerp_", end, weight)
+
+
+def masked_fill_(self: Tensor, mask: Any, value: Any) -> Tensor:
+    """Set ``value`` where ``mask`` is True.
+
+    >>> x.masked_fill_(x < 0, 0.0)
+    """
+    return assign(self, lambda old: shape.masked_fill(old, mask, value), "masked_fill_", value)
+
+
+def scatter_(self: Tensor, dim: int, index: Any, src: Any = None, *, value: Any = None,
+             reduce: str | None = None) -> Tensor:
+    """In-place ``scatter``: ``self[index[i][j]][j] = src[i][j]`` for dim 0, and so on."""
+    return assign(self, lambda old: shape.scatter(old, dim, index, src, value=value,
+                                                  reduce=reduce), "scatter_", src)
+
+
+def scatter_add_(self: Tensor, dim: int, index: Any, src: Tensor) -> Tensor:
+    """In-place ``scatter_add``: ``self[index[i][j]][j] += src[i][j]`` for dim 0, and so on."""
+    return assign(self, lambda old: shape.scatter_add(old, dim, index, src), "scatter_add_", src)
+
+
+def _along(self: Tensor, dim: int, index: Any, op: str) -> tuple:
+    """The index expression that picks ``index`` (1-D integers) along ``dim``."""
+    axis = normalize_axis(dim, self._data.ndim, op)
+    index_data = index._data if isinstance(index, Tensor) else np.asarray(index)
+    if index_data.ndim > 1 or index_data.dtype.kind not in "iu":
+        raise IndexError(f"{op}(): index must be a 1-D integer tensor, got {index_data.dtype} "
+                         f"of shape {tuple(index_data.shape)}")
+    return (slice(None),) * axis + (index_data,)
+
+
+def index_fill_(self: Tensor, dim: int, index: Any, value: Any) -> Tensor:
+    """Set ``value`` in the slices at ``index`` along ``dim``."""
+    where = _along(self, dim, index, "index_fill_")
+    return assign(self, lambda old: _index_put(old, where, value), "index_fill_", value)
+
+
+def index_add_(self: Tensor, dim: int, index: Any, source: Tensor, *, alpha: Any = 1) -> Tensor:
+    """Add ``alpha * source``'s slices into the slices at ``index`` along ``dim`` (repeated
+    indices accumulate)."""
+    where = _along(self, dim, index, "index_add_")
+
+    def compute(old: Tensor) -> Tensor:
+        values = source.to(old.dtype) if alpha == 1 else math.mul(source.to(old.dtype), alpha)
+        return math.add(old, indexing.index_add(values, shape=old._data.shape, index=where))
+
+    return assign(self, compute, "index_add_", source)
 
 
 def setitem(self: Tensor, index: Any, value: Any) -> None:
