@@ -596,9 +596,10 @@ def test_random_fill_on_leaf_requiring_grad_needs_no_grad():
             w.normal_()
         with lib.no_grad():
             w.uniform_(-1.0, 1.0)
-        assert w.requires_grad and w.is_leaf and float(w.abs().max()) <= 1
+        assert w.requires_grad and w.is_leaf and float(w.detach().abs().max()) <= 1
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # 0 * inf
 def test_fill_of_non_leaf_gives_zero_gradient_even_through_inf():
     def run(lib):
         x = lib.tensor([0.0, 1.0], requires_grad=True)
