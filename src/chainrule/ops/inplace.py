@@ -90,14 +90,21 @@ def _position_in(base: Any, view: Any, op: str) -> tuple | None:
         grid = np.ix_(*(np.arange(n) for n in a.shape)) if a.ndim else ()
         return start + sum((g * s for g, s in zip(grid, a.strides)), np.zeros(a.shape, np.intp))
 
-    base_addresses = addresses(base).reshape(-1)
-    order = np.argsort(base_addresses, kind="stable")
-    ranked = base_addresses[order]
     wanted = addresses(view)
-    found = np.minimum(np.searchsorted(ranked, wanted), ranked.size - 1)
-    if ranked.size == 0 or not np.array_equal(ranked[found], wanted):
-        return None
-    flat = order[found]
+    if base.flags.c_contiguous:
+        # the usual case (a base made by an op): an address maps straight to a flat index
+        offset = wanted - base.__array_interface__["data"][0]
+        flat, rest = np.divmod(offset, base.itemsize)
+        if rest.any() or (flat.size and (flat.min() < 0 or flat.max() >= base.size)):
+            return None
+    else:
+        base_addresses = addresses(base).reshape(-1)
+        order = np.argsort(base_addresses, kind="stable")
+        ranked = base_addresses[order]
+        found = np.minimum(np.searchsorted(ranked, wanted), ranked.size - 1)
+        if ranked.size == 0 or not np.array_equal(ranked[found], wanted):
+            return None
+        flat = order[found]
     if np.unique(flat).size != flat.size:
         raise RuntimeError(
             f"{op}: unsupported operation: more than one element of the written-to tensor "
