@@ -3,8 +3,9 @@
 Without a graph to record, the array is updated in place (``out=``, no copy). When a
 gradient must flow, the result is computed out of place from a snapshot of the old
 value, written into the tensor's storage, and the tensor takes the new node as its
-history. Either way the version counter goes up, so a rule that saved the old value
-raises at backward instead of using changed data.
+history. A view's base takes a node too (PyTorch's CopySlices): the old base with the
+view's new values written at the view's place. Either way the version counter goes up,
+so a rule that saved the old value raises at backward instead of using changed data.
 """
 
 from __future__ import annotations
