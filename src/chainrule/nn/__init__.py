@@ -22,3 +22,19 @@ __all__ = [
     "functional", "init", "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict",
     "ParameterList", "ParameterDict", "Identity", "Linear", "Bilinear",
 ]
+
+# convolution and pooling layers
+from .modules.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: E402
+from .modules.pooling import (  # noqa: E402
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
+
+__all__ += [
+    "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d",
+    "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+]

@@ -55,3 +55,9 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error."""
     diff = math.sub(input, target)
     return _reduce(diff * diff, reduction)
+
+# convolution and pooling (nn/conv_functional.py)
+from .conv_functional import *  # noqa: E402,F403
+from .conv_functional import __all__ as _conv_all  # noqa: E402
+
+__all__ += _conv_all

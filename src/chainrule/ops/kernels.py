@@ -71,3 +71,51 @@ def pad(x: Any, widths: tuple, value: float) -> Any:
     if not any(lo or hi for lo, hi in grow):
         return x.copy()
     return np.pad(x, grow, mode="constant", constant_values=value)
+
+
+# ------------------------------------------------------------------ sliding windows
+# (added for the convolution and pooling primitives in ops/nn_kernels.py)
+def windows_out(size: int, kernel: int, dilation: int, stride: int) -> int:
+    """How many windows of ``kernel`` taps ``dilation`` apart fit, ``stride`` apart, in ``size``."""
+    return (size - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def im2col(x: Any, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple,
+           value: float) -> Any:
+    """(N, C, H, W) -> (N, C*kh*kw, L): each window of the padded image as a column (F.unfold).
+
+    ``padding`` is ((top, bottom), (left, right)), filled with ``value``; a negative width
+    crops. The windows are a strided view of the image; the reshape into columns copies.
+    """
+    (kh, kw), (dh, dw), (sh, sw) = kernel_size, dilation, stride
+    if any(p for pair in padding for p in pair):
+        x = pad(x, ((0, 0), (0, 0)) + tuple(padding), value)
+    n, c, h, w = x.shape
+    oh, ow = windows_out(h, kh, dh, sh), windows_out(w, kw, dw, sw)
+    s_n, s_c, s_h, s_w = x.strides
+    windows = np.lib.stride_tricks.as_strided(
+        x, (n, c, kh, kw, oh, ow), (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w),
+        writeable=False)
+    return windows.reshape(n, c * kh * kw, oh * ow)
+
+
+def col2im(cols: Any, size: tuple, kernel_size: tuple, dilation: tuple, padding: tuple,
+           stride: tuple) -> Any:
+    """(N, C*kh*kw, L) -> (N, C, H, W): every column added back where its window lies (F.fold).
+
+    One strided slice-add per kernel offset (kh*kw of them); overlapping windows sum.
+    """
+    (kh, kw), (dh, dw), (sh, sw) = kernel_size, dilation, stride
+    (top, bottom), (left, right) = padding
+    n, ckk, _ = cols.shape
+    hp, wp = size[0] + top + bottom, size[1] + left + right
+    oh, ow = windows_out(hp, kh, dh, sh), windows_out(wp, kw, dw, sw)
+    cols = cols.reshape(n, ckk // (kh * kw), kh, kw, oh, ow)
+    # a negative bottom/right width cropped the image in im2col: those pixels get zeros
+    out = np.zeros((n, cols.shape[1], max(hp, top + size[0]), max(wp, left + size[1])),
+                   dtype=cols.dtype)
+    for i in range(kh):
+        rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+        for j in range(kw):
+            out[:, :, rows, j * dw:j * dw + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
+    return out[:, :, top:top + size[0], left:left + size[1]]

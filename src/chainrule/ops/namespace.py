@@ -16,7 +16,7 @@ import numpy as np
 
 from .._dtype import to_numpy_dtype
 from ..tensor import Tensor
-from . import creation, indexing, kernels, math, movement, reduce, shape
+from . import creation, indexing, kernels, math, movement, nn_kernels, reduce, shape
 from ._convert import cast
 
 RULE_FUNCTIONS = (
@@ -24,6 +24,8 @@ RULE_FUNCTIONS = (
     "gather", "index_add", "log", "matmul", "pad", "permute_dims", "roll", "scatter",
     "scatter_add", "sign", "sin", "swapaxes", "tril", "triu", "where", "zeros", "zeros_like",
     "ones_like",
+    # sliding windows (ops/nn_kernels.py)
+    "im2col", "col2im",
 )
 
 array_namespace = SimpleNamespace(
@@ -55,6 +57,10 @@ array_namespace = SimpleNamespace(
     zeros=np.zeros,
     zeros_like=np.zeros_like,
     ones_like=np.ones_like,
+    # sliding windows (ops/nn_kernels.py); ``size`` only matters to the rules
+    im2col=lambda x, kernel_size, dilation, padding, stride, size, value: kernels.im2col(
+        x, kernel_size, dilation, padding, stride, value),
+    col2im=kernels.col2im,
 )
 
 
@@ -101,6 +107,13 @@ tensor_namespace = SimpleNamespace(
     zeros=_zeros,
     zeros_like=creation.zeros_like,
     ones_like=creation.ones_like,
+    # sliding windows (ops/nn_kernels.py)
+    im2col=lambda x, kernel_size, dilation, padding, stride, size, value: nn_kernels.im2col(
+        x, kernel_size=kernel_size, dilation=dilation, padding=padding, stride=stride, size=size,
+        value=value),
+    col2im=lambda cols, size, kernel_size, dilation, padding, stride: nn_kernels.col2im(
+        cols, size=size, kernel_size=kernel_size, dilation=dilation, padding=padding,
+        stride=stride),
 )
 
 assert set(vars(array_namespace)) == set(RULE_FUNCTIONS) == set(vars(tensor_namespace))
