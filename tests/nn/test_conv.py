@@ -1,0 +1,213 @@
+"""Convolution (functional and modules) against PyTorch from identical weights, in float64."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn.functional as F
+from chainrule import nn
+from chainrule.autograd import gradcheck, gradgradcheck
+
+torch = pytest.importorskip("torch")
+
+RTOL, ATOL = 1e-10, 1e-12
+
+
+def compare(ours, theirs, *arrays: np.ndarray, seed: int = 0) -> None:
+    """Same values and same gradients of every input (for a random output gradient)."""
+    xs = [cr.tensor(a, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out, expected = ours(*xs), theirs(*ts)
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), RTOL, ATOL)
+    g = np.random.default_rng(seed).standard_normal(tuple(expected.shape))
+    out.backward(cr.tensor(g))
+    expected.backward(torch.tensor(g))
+    for x, t in zip(xs, ts):
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), RTOL, ATOL)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+CONV2D_CASES = [
+    {},
+    {"stride": 2},
+    {"padding": 1, "dilation": 2},
+    {"stride": (2, 1), "padding": (1, 2), "groups": 2},
+    {"stride": 3, "padding": 2, "dilation": (1, 2), "groups": 4},
+    {"padding": "same", "dilation": (2, 1)},
+    {"padding": "same", "groups": 2},
+    {"padding": "valid"},
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # torch's note on its own padding copy
+@pytest.mark.parametrize("kwargs", CONV2D_CASES, ids=str)
+def test_conv2d_matches_torch(rng, kwargs):
+    groups = kwargs.get("groups", 1)
+    x = rng.standard_normal((2, 4, 7, 8))
+    w = rng.standard_normal((8, 4 // groups, 3, 2))
+    b = rng.standard_normal(8)
+    compare(lambda x, w, b: F.conv2d(x, w, b, **kwargs),
+            lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **kwargs), x, w, b)
+
+
+def test_conv2d_without_bias_and_unbatched(rng):
+    x, w = rng.standard_normal((3, 6, 5)), rng.standard_normal((2, 3, 3, 3))
+    compare(lambda x, w: F.conv2d(x, w, padding=1), lambda x, w: torch.nn.functional.conv2d(x, w, padding=1),
+            x, w)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"stride": 2, "padding": 1},
+                                    {"padding": "same", "dilation": 2, "groups": 2}], ids=str)
+def test_conv1d_matches_torch(rng, kwargs):
+    groups = kwargs.get("groups", 1)
+    x, w, b = rng.standard_normal((2, 4, 9)), rng.standard_normal((6, 4 // groups, 4)), rng.standard_normal(6)
+    compare(lambda x, w, b: F.conv1d(x, w, b, **kwargs),
+            lambda x, w, b: torch.nn.functional.conv1d(x, w, b, **kwargs), x, w, b)
+
+
+CONV_TRANSPOSE_CASES = [
+    {},
+    {"stride": 2},
+    {"stride": 2, "padding": 1, "output_padding": 1},
+    {"stride": (2, 3), "padding": (1, 0), "output_padding": (0, 2), "groups": 2, "dilation": (1, 2)},
+    # output_padding >= stride (allowed below the dilation) reaches past the padding
+    {"dilation": 3, "output_padding": 2, "padding": 1},
+]
+
+
+@pytest.mark.parametrize("kwargs", CONV_TRANSPOSE_CASES, ids=str)
+def test_conv_transpose2d_matches_torch(rng, kwargs):
+    groups = kwargs.get("groups", 1)
+    x = rng.standard_normal((2, 4, 5, 6))
+    w = rng.standard_normal((4, 6 // groups, 3, 2))
+    b = rng.standard_normal(6)
+    compare(lambda x, w, b: F.conv_transpose2d(x, w, b, **kwargs),
+            lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, **kwargs), x, w, b)
+
+
+def test_conv_transpose1d_matches_torch(rng):
+    x, w, b = rng.standard_normal((2, 4, 6)), rng.standard_normal((4, 3, 3)), rng.standard_normal(3)
+    kwargs = {"stride": 2, "padding": 1, "output_padding": 1}
+    compare(lambda x, w, b: F.conv_transpose1d(x, w, b, **kwargs),
+            lambda x, w, b: torch.nn.functional.conv_transpose1d(x, w, b, **kwargs), x, w, b)
+
+
+def test_unfold_and_fold_match_torch(rng):
+    kwargs = {"kernel_size": (2, 3), "dilation": (1, 2), "padding": 1, "stride": 2}
+    compare(lambda x: F.unfold(x, **kwargs), lambda x: torch.nn.functional.unfold(x, **kwargs),
+            rng.standard_normal((2, 3, 7, 8)))
+    compare(lambda c: F.fold(c, (7, 8), **kwargs), lambda c: torch.nn.functional.fold(c, (7, 8), **kwargs),
+            rng.standard_normal((2, 3 * 6, 12)))
+
+
+def test_fold_rejects_mismatched_columns():
+    with pytest.raises(RuntimeError, match=r"fold\(\).*expected \(N, C\*4, 9\)"):
+        F.fold(cr.ones(1, 8, 10), output_size=4, kernel_size=2)
+
+
+def test_conv2d_and_conv_transpose2d_second_order(rng):
+    x = cr.tensor(rng.standard_normal((1, 2, 5, 4)), requires_grad=True)
+    w = cr.tensor(rng.standard_normal((2, 1, 3, 2)), requires_grad=True)
+    b = cr.tensor(rng.standard_normal(2), requires_grad=True)
+
+    def conv(x, w, b):
+        return F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2)
+
+    def conv_t(x, w, b):
+        return F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2)
+
+    for fn in (conv, conv_t):
+        assert gradcheck(fn, (x, w, b))
+        assert gradgradcheck(fn, (x, w, b))
+
+
+def test_conv2d_forward_mode(rng):
+    import chainrule.autograd.forward_ad as fwAD
+
+    x, t, w = (rng.standard_normal(s) for s in ((1, 2, 5, 4), (1, 2, 5, 4), (3, 2, 3, 3)))
+    with fwAD.dual_level():
+        out = F.conv2d(fwAD.make_dual(cr.tensor(x), cr.tensor(t)), cr.tensor(w), padding=1)
+        tangent = fwAD.unpack_dual(out).tangent
+    expected = torch.nn.functional.conv2d(torch.tensor(t), torch.tensor(w), padding=1)
+    np.testing.assert_allclose(tangent.numpy(), expected.numpy(), RTOL, ATOL)
+
+
+def test_conv2d_errors_name_op_and_shapes():
+    with pytest.raises(RuntimeError, match=r"conv2d\(\).*\(1, 3, 5, 5\).*\(2, 2, 3, 3\)"):
+        F.conv2d(cr.ones(1, 3, 5, 5), cr.ones(2, 2, 3, 3))
+    with pytest.raises(RuntimeError, match=r"conv2d\(\).*smaller than the kernel"):
+        F.conv2d(cr.ones(1, 1, 2, 2), cr.ones(1, 1, 3, 3))
+    with pytest.raises(RuntimeError, match=r"conv2d\(\).*same floating dtype"):
+        F.conv2d(cr.ones(1, 1, 5, 5), cr.ones(1, 1, 3, 3, dtype=cr.float64))
+    with pytest.raises(ValueError, match="strided"):
+        F.conv2d(cr.ones(1, 1, 5, 5), cr.ones(1, 1, 3, 3), stride=2, padding="same")
+
+
+# ------------------------------------------------------------------ modules
+def _copy_weights(ours: nn.Module, theirs) -> None:
+    theirs.double()
+    with torch.no_grad():
+        for name, p in ours.named_parameters():
+            theirs.get_parameter(name).copy_(torch.tensor(p.detach().numpy()))
+
+
+MODULES = [
+    ("Conv2d", (4, 6, 3), {"padding": 1, "stride": 2}, (2, 4, 9, 9)),
+    ("Conv2d", (4, 6, (3, 2)), {"padding": "same", "groups": 2, "bias": False}, (2, 4, 6, 5)),
+    ("Conv1d", (4, 6, 3), {"dilation": 2}, (2, 4, 11)),
+    ("ConvTranspose2d", (4, 6, 3), {"stride": 2, "padding": 1, "output_padding": 1}, (2, 4, 5, 5)),
+    ("ConvTranspose1d", (4, 2, 3), {"stride": 2, "groups": 2}, (2, 4, 5)),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs, shape", MODULES, ids=lambda v: str(v))
+def test_modules_match_torch(rng, name, args, kwargs, shape):
+    ours = getattr(nn, name)(*args, **kwargs).double()
+    theirs = getattr(torch.nn, name)(*args, **kwargs)
+    assert repr(ours) == repr(theirs)
+    assert [(n, tuple(p.shape)) for n, p in ours.named_parameters()] == \
+        [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
+    _copy_weights(ours, theirs)
+    x = rng.standard_normal(shape)
+    xc, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, expected = ours(xc), theirs(xt)
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), RTOL, ATOL)
+    (out * out).sum().backward()
+    (expected * expected).sum().backward()
+    np.testing.assert_allclose(xc.grad.numpy(), xt.grad.numpy(), RTOL, ATOL)
+    for n, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), theirs.get_parameter(n).grad.numpy(), RTOL, ATOL)
+
+
+def test_conv_init_is_pytorch_default():
+    cr.manual_seed(0)
+    conv = nn.Conv2d(8, 16, 3)
+    bound = 1 / math.sqrt(8 * 9)  # kaiming_uniform_(a=sqrt(5)) and the bias share it
+    for p in (conv.weight, conv.bias):
+        values = p.detach().numpy()
+        assert values.dtype == np.float32
+        assert np.abs(values).max() <= bound and np.abs(values).max() > 0.9 * bound
+    transposed = nn.ConvTranspose2d(8, 4, 3)  # fan_in from weight.shape[1] * k*k, as PyTorch
+    assert np.abs(transposed.bias.detach().numpy()).max() <= 1 / math.sqrt(4 * 9)
+
+
+def test_conv_transpose_output_size():
+    up = nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1)
+    assert tuple(up(cr.ones(1, 2, 7, 7), output_size=(14, 13)).shape) == (1, 3, 14, 13)
+    with pytest.raises(ValueError, match="reachable range"):
+        up(cr.ones(1, 2, 7, 7), output_size=(15, 15))
+
+
+def test_conv_module_argument_errors():
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(NotImplementedError, match="padding_mode"):
+        nn.Conv2d(3, 4, 3, padding_mode="reflect")
