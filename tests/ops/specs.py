@@ -154,6 +154,9 @@ class OpSpec:
     parity_rtol: float = 1e-10  # against PyTorch in float64
     parity_atol: float = 1e-12
 
+    def __repr__(self) -> str:
+        return f"OpSpec({self.name!r})"
+
     def call(self, m: Any, inputs: list, kwargs: dict) -> Any:
         fn = self.torch_fn if (self.torch_fn is not None and m is not chainrule) else self.fn
         return fn(m, *inputs, **kwargs)

@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import chainrule
 from chainrule.autograd import gradcheck, gradgradcheck
@@ -61,8 +64,12 @@ def test_gradgradcheck(spec: OpSpec, c: Case) -> None:
 
 @pytest.mark.parametrize(("spec", "c"), CASES, ids=IDS)
 def test_matches_torch(spec: OpSpec, c: Case) -> None:
+    _compare_with_torch(spec, c, f"{spec.name}-{c.id}")
+
+
+def _compare_with_torch(spec: OpSpec, c: Case, key: str) -> None:
+    """Same inputs to both libraries: equal values, and equal gradients of sum(out * w)."""
     torch = pytest.importorskip("torch")
-    key = f"{spec.name}-{c.id}"
     arrays = c.make_inputs(spec, key)
     grad = spec.differentiable
     ours = [chainrule.tensor(a.copy(), requires_grad=grad) for a in arrays]
@@ -103,3 +110,61 @@ def test_matches_torch(spec: OpSpec, c: Case) -> None:
         assert actual.shape == expected.shape == a.shape, f"gradient {k}: shape"
         np.testing.assert_allclose(actual, expected, rtol=spec.parity_rtol,
                                    atol=spec.parity_atol, err_msg=f"gradient of input {k}")
+
+
+# ------------------------------------------------------------------ drawn shapes
+# Hypothesis draws the shapes (and the dims reduced) for the table's broadcasting and
+# reduction entries; values come from each entry's domain, as in the table.
+
+BROADCASTING = {spec.name: spec for spec in SPECS if spec.name in (
+    "add", "sub", "mul", "div", "pow[x**y]", "maximum", "minimum", "where", "clamp[tensor]")}
+REDUCING = {spec.name: spec for spec in SPECS if spec.name in (
+    "sum", "mean", "prod", "amax", "amin", "var", "std", "logsumexp", "norm")}
+ALONG_ONE_DIM = {spec.name: spec for spec in SPECS if spec.name in (
+    "softmax", "log_softmax", "cumsum", "max[dim]", "min[dim]")}
+
+
+@st.composite
+def _broadcast_case(draw: Any) -> tuple[OpSpec, Case]:
+    spec = BROADCASTING[draw(st.sampled_from(sorted(BROADCASTING)))]
+    arity = 3 if spec.name == "clamp[tensor]" else 2
+    drawn = draw(hnp.mutually_broadcastable_shapes(num_shapes=arity, max_dims=3, min_side=0,
+                                                    max_side=3))
+    shapes = drawn.input_shapes
+    if spec.name == "clamp[tensor]":  # PyTorch: the bounds broadcast to x, never x to them
+        shapes = (drawn.result_shape,) + shapes[1:]
+    return spec, Case(shapes=shapes)
+
+
+@st.composite
+def _reduction_case(draw: Any) -> tuple[OpSpec, Case]:
+    spec = REDUCING[draw(st.sampled_from(sorted(REDUCING)))]
+    # amax/amin/logsumexp/var/std/norm need a non-empty slice; zero-size shapes are in the table
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3))
+    dims = draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=3,
+                         unique_by=lambda d: d % len(shape)))
+    # PyTorch's prod takes one dim
+    kwargs: dict = {"dim": dims[0] if spec.name == "prod" else tuple(dims),
+                    "keepdim": draw(st.booleans())}
+    if spec.name == "norm":
+        kwargs["p"] = draw(st.sampled_from([1, 2, 3, float("inf")]))
+    return spec, Case(shapes=(shape,), kwargs=kwargs)
+
+
+@st.composite
+def _along_dim_case(draw: Any) -> tuple[OpSpec, Case]:
+    spec = ALONG_ONE_DIM[draw(st.sampled_from(sorted(ALONG_ONE_DIM)))]
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3))
+    return spec, Case(shapes=(shape,), kwargs={
+        "dim": draw(st.integers(-len(shape), len(shape) - 1))})
+
+
+@pytest.mark.parametrize("strategy", [_broadcast_case, _reduction_case, _along_dim_case],
+                         ids=["broadcasting", "reductions", "along-one-dim"])
+def test_drawn_shapes_match_torch(strategy: Any) -> None:
+    @given(strategy())
+    def check(drawn: tuple[OpSpec, Case]) -> None:
+        spec, c = drawn
+        _compare_with_torch(spec, c, f"{spec.name}-drawn-{c.id}")
+
+    check()
