@@ -581,13 +581,26 @@ COMPOSITES = {
 }
 
 
+FUNCTIONS = {
+    "addcmul": lambda lib, x, a, b: lib.addcmul(x, a, b, value=0.5),
+    "addcdiv": lambda lib, x, a, b: lib.addcdiv(x, a, b, value=-2),
+    "lerp": lambda lib, x, a, b: lib.lerp(x, a.expand(2, 3), 0.25),
+    "square": lambda lib, x, a, b: lib.square(x) * a,
+    "clamp_min": lambda lib, x, a, b: lib.clamp_min(x, 1.0) * b,
+    "clamp_max": lambda lib, x, a, b: lib.clamp_max(x, 1.0) * b,
+    "unflatten": lambda lib, x, a, b: lib.unflatten(x * a * b, 1, (3, 1)),
+}
+COMPOSITES.update({f"torch.{name}": fn for name, fn in FUNCTIONS.items()})
+
+
 @pytest.mark.parametrize("name", sorted(COMPOSITES))
 def test_composite_methods_values_and_gradients_like_torch(name):
     def run(lib):
         x = lib.tensor([[0.5, 1.5, 2.25], [-1.0, 3.0, 0.25]], requires_grad=True)
         a = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
         b = lib.tensor([4.0, -1.0, 0.5], requires_grad=True)
-        out = COMPOSITES[name](x, a, b)
+        fn = COMPOSITES[name]
+        out = fn(lib, x, a, b) if name.startswith("torch.") else fn(x, a, b)
         out.sum().backward()
         return out, x.grad, a.grad, b.grad
 

@@ -13,30 +13,37 @@ tensor(7.)
 from . import _tensor_methods, autograd, func, nn
 from ._dtype import (
     bool,
+    can_cast,
     double,
     dtype,
+    finfo,
     float,
     float16,
     float32,
     float64,
     get_default_dtype,
     half,
+    iinfo,
     int,
     int8,
     int16,
     int32,
     int64,
     long,
+    promote_types,
     set_default_dtype,
     short,
     uint8,
 )
+from ._tensor_methods import addcdiv, addcmul, clamp_max, clamp_min, lerp, square, unflatten
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .ops._convert import result_type
 from .ops.creation import (
     Generator,
     arange,
     as_tensor,
     asarray,
+    bernoulli,
     default_generator,
     empty,
     empty_like,
@@ -219,3 +226,4 @@ def detach(input: Tensor) -> Tensor:
 
 def is_floating_point(input: Tensor) -> bool:
     return input.is_floating_point()
+

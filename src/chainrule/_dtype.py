@@ -72,3 +72,82 @@ def to_numpy_dtype(d: Any) -> np.dtype:
     if d is builtins.int:
         return np.dtype(np.int64)
     return np.dtype(d)
+
+
+# Kinds in PyTorch's category order: a dtype of a higher category wins a promotion.
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def promote_types(type1: dtype, type2: dtype) -> dtype:
+    """The dtype both convert to in a binary op, as ``torch.promote_types``: within a
+    category the wider type (uint8 with int8 gives int16), across categories the higher
+    category's type (int64 with float16 gives float16).
+
+    >>> chainrule.promote_types(chainrule.int64, chainrule.float16)
+    chainrule.float16
+    """
+    a, b = to_numpy_dtype(type1), to_numpy_dtype(type2)
+    ka, kb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    if ka != kb:
+        return from_numpy_dtype(a if ka > kb else b)
+    return from_numpy_dtype(np.promote_types(a, b))
+
+
+def can_cast(from_: dtype, to: dtype) -> bool:
+    """Whether PyTorch's casting rules allow ``from_`` to ``to``: never to a lower category
+    (bool < integer < floating point), anything within one (int64 to uint8 included).
+
+    >>> chainrule.can_cast(chainrule.float64, chainrule.float32)
+    True
+    """
+    return _CATEGORY[to_numpy_dtype(from_).kind] <= _CATEGORY[to_numpy_dtype(to).kind]
+
+
+class finfo:  # noqa: N801 - PyTorch's name
+    """Limits of a floating-point dtype, as ``torch.finfo``.
+
+    >>> chainrule.finfo(chainrule.float16).max
+    65504.0
+    """
+
+    def __init__(self, type: dtype | None = None) -> None:  # noqa: A002 - PyTorch's name
+        d = _default_float if type is None else type
+        np_dtype = to_numpy_dtype(d)
+        if np_dtype.kind != "f":
+            raise TypeError(f"finfo() requires a floating point input type, got {d}; use "
+                            f"iinfo for integer types")
+        info = np.finfo(np_dtype)
+        self.bits = info.bits
+        self.eps = builtins.float(info.eps)
+        self.max = builtins.float(info.max)
+        self.min = builtins.float(info.min)
+        self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
+        self.resolution = 10.0 ** -info.precision
+        self.dtype = from_numpy_dtype(np_dtype).name
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+                f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, "
+                f"tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:  # noqa: N801 - PyTorch's name
+    """Limits of an integer dtype, as ``torch.iinfo``.
+
+    >>> chainrule.iinfo(chainrule.uint8).max
+    255
+    """
+
+    def __init__(self, type: dtype) -> None:  # noqa: A002 - PyTorch's name
+        np_dtype = to_numpy_dtype(type)
+        if np_dtype.kind not in "iu":
+            raise TypeError(f"iinfo() requires an integer input type, got {type}; use finfo "
+                            f"for floating point types")
+        info = np.iinfo(np_dtype)
+        self.bits = info.bits
+        self.max = builtins.int(info.max)
+        self.min = builtins.int(info.min)
+        self.dtype = from_numpy_dtype(np_dtype).name
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"

@@ -184,30 +184,53 @@ def _T(self: Tensor) -> Tensor:
     return shape.permute(self, tuple(reversed(range(self.ndim))))
 
 
-def _addcmul(self: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
-    """``self + value * tensor1 * tensor2``."""
-    return math.add(self, math.mul(math.mul(tensor1, tensor2), value))
+def addcmul(input: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    """``input + value * tensor1 * tensor2``.
+
+    >>> chainrule.addcmul(chainrule.ones(2), chainrule.ones(2), chainrule.ones(2), value=0.5)
+    tensor([1.5000, 1.5000])
+    """
+    return math.add(input, math.mul(math.mul(tensor1, tensor2), value))
 
 
-def _addcdiv(self: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
-    """``self + value * tensor1 / tensor2``."""
-    return math.add(self, math.mul(math.div(tensor1, tensor2), value))
+def addcdiv(input: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    """``input + value * tensor1 / tensor2``."""
+    return math.add(input, math.mul(math.div(tensor1, tensor2), value))
 
 
-def _lerp(self: Tensor, end: Any, weight: Any) -> Tensor:
-    """``self + weight * (end - self)``."""
-    return math.add(self, math.mul(math.sub(end, self), weight))
+def lerp(input: Tensor, end: Any, weight: Any) -> Tensor:
+    """``input + weight * (end - input)``.
+
+    >>> chainrule.lerp(chainrule.zeros(2), chainrule.ones(2), 0.25)
+    tensor([0.2500, 0.2500])
+    """
+    return math.add(input, math.mul(math.sub(end, input), weight))
 
 
-def _unflatten(self: Tensor, dim: int, sizes: Any) -> Tensor:
+def square(input: Tensor) -> Tensor:
+    """``input ** 2``."""
+    return math.pow(input, 2)
+
+
+def clamp_min(input: Tensor, min: Any) -> Tensor:  # noqa: A002 - PyTorch's name
+    """``max(input, min)`` elementwise."""
+    return math.clamp(input, min=min)
+
+
+def clamp_max(input: Tensor, max: Any) -> Tensor:  # noqa: A002 - PyTorch's name
+    """``min(input, max)`` elementwise."""
+    return math.clamp(input, max=max)
+
+
+def unflatten(input: Tensor, dim: int, sizes: Any) -> Tensor:
     """Split dim ``dim`` into ``sizes`` (one may be -1).
 
     >>> chainrule.zeros(2, 6).unflatten(1, (2, 3)).shape
     chainrule.Size([2, 2, 3])
     """
-    axis = normalize_axis(dim, self.ndim, "unflatten")
-    dims = self._data.shape
-    return shape.reshape(self, dims[:axis] + tuple(sizes) + dims[axis + 1:])
+    axis = normalize_axis(dim, input.ndim, "unflatten")
+    dims = input._data.shape
+    return shape.reshape(input, dims[:axis] + tuple(sizes) + dims[axis + 1:])
 
 
 def _iop(fn: Any) -> Any:
@@ -229,10 +252,8 @@ _METHODS = {
     "erf": math.erf, "floor": math.floor, "ceil": math.ceil, "round": math.round,
     "trunc": math.trunc, "maximum": math.maximum, "minimum": math.minimum,
     "clamp": math.clamp, "clip": math.clamp,
-    "clamp_min": lambda self, min: math.clamp(self, min=min),
-    "clamp_max": lambda self, max: math.clamp(self, max=max),
-    "square": lambda self: math.pow(self, 2), "addcmul": _addcmul, "addcdiv": _addcdiv,
-    "lerp": _lerp,
+    "clamp_min": clamp_min, "clamp_max": clamp_max, "square": square, "addcmul": addcmul,
+    "addcdiv": addcdiv, "lerp": lerp,
     "where": lambda self, condition, other: math.where(condition, self, other),
     # comparisons and logic
     "eq": math.eq, "ne": math.ne, "lt": math.lt, "le": math.le, "gt": math.gt, "ge": math.ge,
@@ -258,7 +279,7 @@ _METHODS = {
     "movedim": shape.movedim, "expand": shape.expand, "expand_as": _expand_as,
     "broadcast_to": shape.broadcast_to, "repeat": shape.repeat, "tile": shape.tile,
     "flip": shape.flip, "roll": shape.roll, "split": shape.split, "chunk": shape.chunk,
-    "unbind": shape.unbind, "unflatten": _unflatten, "narrow": shape.narrow, "select": shape.select,
+    "unbind": shape.unbind, "unflatten": unflatten, "narrow": shape.narrow, "select": shape.select,
     "tril": shape.tril, "triu": shape.triu,
     # indexing
     "gather": shape.gather, "scatter": shape.scatter, "scatter_add": shape.scatter_add,

@@ -431,3 +431,15 @@ def test_random_distributions():
     g = cr.normal(5.0, 2.0, (20000,)).numpy()
     assert abs(g.mean() - 5) < 0.06 and abs(g.std() - 2) < 0.06
     assert sorted(cr.randperm(50).tolist()) == list(range(50))
+
+
+def test_bernoulli_samples_with_input_probabilities():
+    probs = cr.tensor([0.0, 1.0, 0.25], dtype=cr.float64).expand(4000, 3)
+    sample = cr.bernoulli(probs, generator=cr.Generator().manual_seed(0))
+    t = torch.bernoulli(torch.tensor([0.0, 1.0, 0.25], dtype=torch.float64).expand(4000, 3))
+    assert sample.shape == tuple(t.shape) and sample.dtype == cr.float64
+    column_means = sample.numpy().mean(axis=0)
+    assert column_means[0] == 0 and column_means[1] == 1 and abs(column_means[2] - 0.25) < 0.03
+    assert set(np.unique(cr.bernoulli(cr.empty(100), 0.5).numpy()).tolist()) == {0.0, 1.0}
+    a = cr.bernoulli(probs, generator=cr.Generator().manual_seed(0))
+    assert a.tolist() == sample.tolist()

@@ -88,6 +88,20 @@ def test_integer_inplace_with_float_raises_like_torch():
                 assert "int64" in str(info.value)
 
 
+def test_inplace_within_a_category_wraps_like_torch():
+    both(lambda lib: (lib.tensor([1, 2], dtype=lib.uint8).add_(lib.tensor([1, -3], dtype=lib.int8)),
+                      lib.tensor([1, 2], dtype=lib.int32).mul_(lib.tensor([True, False])),
+                      lib.tensor([1.0, 2.0], dtype=lib.float16).add_(lib.tensor([1.0, 2.0],
+                                                                                dtype=lib.float64)),
+                      lib.tensor([1, 2], dtype=lib.int8).copy_(lib.tensor([1.7, -2.2]))))
+
+
+def test_bool_inplace_with_int_raises_like_torch():
+    for lib in (cr, torch):
+        with pytest.raises(RuntimeError, match="can't be cast to the desired output type"):
+            lib.tensor([True, False]).add_(1)
+
+
 def test_float_inplace_with_int_operand_keeps_dtype():
     both(lambda lib: (lib.ones(3).add_(lib.tensor([1, 2, 3])),))
 

@@ -162,3 +162,53 @@ def test_scalar_tensor_grad_dtype():
     for c, t in zip(run(cr), run(torch)):
         assert dtype_name(c) == dtype_name(t) and tuple(c.shape) == tuple(t.shape)
         np.testing.assert_allclose(c.detach().numpy(), t.detach().numpy(), rtol=1e-6)
+
+
+# ------------------------------------------------------------------ dtype-level helpers
+@pytest.mark.parametrize("left", DTYPES)
+def test_promote_types_and_can_cast_like_torch(left):
+    for right in DTYPES:
+        a, b = getattr(cr, left), getattr(cr, right)
+        ta, tb = getattr(torch, left), getattr(torch, right)
+        assert cr.promote_types(a, b).name == str(torch.promote_types(ta, tb))[6:]
+        assert cr.can_cast(a, b) == torch.can_cast(ta, tb), (left, right)
+
+
+@pytest.mark.parametrize("operands", [
+    ("t:int64:1", 2.5), ("t:int64:1", 2), ("t:bool:1", 2), ("t:bool:1", True),
+    ("t:float16:1", 2.5), ("t:float64:0", "t:int64:1"), ("t:float64:0", "t:float32:1"),
+    ("t:int32:1", "t:int64:0"), (2, 2.5), (True, 2), (True, False), (3, "t:uint8:1"),
+], ids=repr)
+def test_result_type_like_torch(operands):
+    def build(lib, spec):
+        if isinstance(spec, str):
+            _, dtype, ndim = spec.split(":")
+            return make(lib, dtype, ndim == "0")
+        return spec
+
+    got = cr.result_type(*(build(cr, s) for s in operands))
+    expected = torch.result_type(*(build(torch, s) for s in operands))
+    assert got.name == str(expected)[6:]
+
+
+@pytest.mark.parametrize("name", ["float16", "float32", "float64"])
+def test_finfo_like_torch(name):
+    c, t = cr.finfo(getattr(cr, name)), torch.finfo(getattr(torch, name))
+    for attr in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution"):
+        assert getattr(c, attr) == getattr(t, attr), attr
+    assert c.dtype == t.dtype and repr(c) == repr(t)
+    assert repr(cr.finfo()) == repr(torch.finfo())
+
+
+@pytest.mark.parametrize("name", ["uint8", "int8", "int16", "int32", "int64"])
+def test_iinfo_like_torch(name):
+    c, t = cr.iinfo(getattr(cr, name)), torch.iinfo(getattr(torch, name))
+    assert (c.bits, c.max, c.min, c.dtype, repr(c)) == (t.bits, t.max, t.min, t.dtype, repr(t))
+
+
+def test_finfo_and_iinfo_refuse_the_other_kind():
+    for lib in (cr, torch):
+        with pytest.raises(TypeError, match="iinfo"):
+            lib.finfo(lib.int32)
+        with pytest.raises(TypeError, match="finfo"):
+            lib.iinfo(lib.float32)

@@ -42,6 +42,29 @@ def result_dtype(a: Tensor, b: Tensor) -> np.dtype:
     return np.promote_types(da, db)
 
 
+def result_type(tensor1: Any, tensor2: Any) -> _dtype.dtype:
+    """The dtype of an arithmetic op on the two operands (tensors or Python numbers), as
+    ``torch.result_type``.
+
+    >>> chainrule.result_type(chainrule.tensor([1, 2]), 2.5)
+    chainrule.float32
+    """
+    first, second = isinstance(tensor1, Tensor), isinstance(tensor2, Tensor)
+    if first and second:
+        return _dtype.from_numpy_dtype(result_dtype(tensor1, tensor2))
+    if first or second:
+        t, scalar = (tensor1, tensor2) if first else (tensor2, tensor1)
+        return _dtype.from_numpy_dtype(scalar_dtype(t, scalar))
+    if not (is_scalar(tensor1) and is_scalar(tensor2)):
+        raise TypeError(f"result_type(): expected tensors or numbers, got "
+                        f"{type(tensor1).__name__} and {type(tensor2).__name__}")
+    if isinstance(tensor1, float) or isinstance(tensor2, float):
+        return _dtype.get_default_dtype()
+    if isinstance(tensor1, bool) and isinstance(tensor2, bool):
+        return _dtype.bool
+    return _dtype.int64
+
+
 def scalar_dtype(t: Tensor, scalar: Any) -> np.dtype:
     """The dtype of ``t <op> scalar``: a float scalar lifts an integer/bool tensor to the
     default float dtype, an int scalar lifts a bool tensor to int64; otherwise ``t``'s."""

@@ -301,6 +301,18 @@ def randint_like(input: Tensor, low: int, high: int | None = None, *, dtype: Any
     return _wrap(_rng(generator).integers(low, high, size=shape).astype(np_dtype))
 
 
+def bernoulli(input: Tensor, p: float | None = None, *,
+              generator: Generator | None = None) -> Tensor:
+    """1 with probability ``input`` (elementwise; or ``p`` for every element), else 0; the
+    result has ``input``'s shape and dtype and no gradient.
+
+    >>> chainrule.bernoulli(chainrule.full((4,), 0.5))
+    """
+    probabilities = input._data if p is None else p
+    sample = _rng(generator).random(input._data.shape) < probabilities
+    return _wrap(sample.astype(input._data.dtype))
+
+
 # ------------------------------------------------------------------ in-place random fills
 def _fill_random(self: Tensor, sample: np.ndarray, op: str) -> Tensor:
     from . import inplace

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _dtype
 from ..autograd import grad_mode
 from ..tensor import Tensor, _wrap
 from . import indexing, kernels, math, shape, unary
@@ -122,19 +123,29 @@ def _store(target: Tensor, values: Any, op: str) -> None:
             f"{op}: output with shape {list(target.shape)} doesn't match the broadcast shape "
             f"{list(np.broadcast_shapes(values.shape, target._data.shape))}"
         )
-    if not np.can_cast(values.dtype, target._data.dtype, "same_kind"):
-        raise RuntimeError(
-            f"{op}: result type {values.dtype} can't be cast to the desired output type "
-            f"{target._data.dtype}"
-        )
-    np.copyto(target._data, values, casting="same_kind")
+    _check_cast(values.dtype, target, op)
+    np.copyto(target._data, values, casting="unsafe")
     target._version[0] += 1
+
+
+def _check_cast(result: np.dtype, target: Tensor, op: str) -> None:
+    # PyTorch's rule: the result may not be of a higher category (bool < integer < floating
+    # point) than the tensor written to; within a category it wraps (int16 into uint8).
+    if not _dtype.can_cast(result, target._data.dtype):
+        raise RuntimeError(
+            f"{op}: result type {result} can't be cast to the desired output type "
+            f"{target._data.dtype} (tensor of shape {tuple(target.shape)})"
+        )
 
 
 def _ufunc_inplace(target: Tensor, ufunc: Any, other: Any, op: str) -> Tensor:
     other_data = other._data if isinstance(other, Tensor) else other
+    result = np.result_type(target._data, other_data)
+    if ufunc is np.true_divide and result.kind in "biu":
+        result = np.dtype(np.float64)
+    _check_cast(result, target, op)
     try:
-        ufunc(target._data, other_data, out=target._data, casting="same_kind")
+        ufunc(target._data, other_data, out=target._data, casting="unsafe")
     except (ValueError, TypeError) as error:
         raise RuntimeError(
             f"{op}: cannot update a {target.dtype} tensor of shape {tuple(target.shape)} in "
