@@ -239,8 +239,8 @@ ELEMENTWISE = [
     OpSpec("pow[x**y at 0]", lambda m, x, y: x ** y,
            (at([0.0, 0.0, 0.0, 1.5], [2.0, 1.0, 0.0, 0.0], label="zero-base-and-exponent",
                smooth=False),)),
-    _unary("abs", nonzero, kink=[0.0, -1.0, 1.0]),
-    _unary("sign", nonzero, kink=[0.0, -1.0, 1.0]),
+    _unary("abs", nonzero, kink=[0.0, -1.0, 1.0, np.nan]),
+    _unary("sign", nonzero, kink=[0.0, -0.0, -1.0, 1.0, np.nan, -np.inf]),
     _unary("reciprocal", nonzero),
     _unary("sqrt", positive),
     _unary("rsqrt", positive),
@@ -257,7 +257,7 @@ ELEMENTWISE = [
     _unary("sigmoid"),
     OpSpec("sigmoid[large]", lambda m, x: m.sigmoid(x),
            (at([-40.0, -10.0, 0.0, 10.0, 40.0], label="saturated"),)),
-    _unary("relu", nonzero, kink=[0.0, -1.0, 1.0]),
+    _unary("relu", nonzero, kink=[0.0, -1.0, 1.0, np.nan]),
     _unary("erf"),
     _unary("floor", off_steps, kink=[-1.0, 0.0, 2.0]),
     _unary("ceil", off_steps, kink=[-1.0, 0.0, 2.0]),
@@ -266,9 +266,13 @@ ELEMENTWISE = [
     OpSpec("round[decimals]", lambda m, x: m.round(x, decimals=1),
            (at([0.123, -1.271, 2.449], label="decimals=1"),)),
     OpSpec("maximum", lambda m, x, y: m.maximum(x, y), BINARY + (
-        at([1.0, 2.0, 3.0], [1.0, 0.0, 3.0], label="ties", smooth=False),)),
+        at([1.0, 2.0, 3.0], [1.0, 0.0, 3.0], label="ties", smooth=False),
+        at([1.0, np.nan, np.nan, np.inf], [np.nan, 1.0, np.nan, np.inf], label="nan-inf",
+           smooth=False),)),
     OpSpec("minimum", lambda m, x, y: m.minimum(x, y), BINARY + (
-        at([1.0, 2.0, 3.0], [1.0, 0.0, 3.0], label="ties", smooth=False),)),
+        at([1.0, 2.0, 3.0], [1.0, 0.0, 3.0], label="ties", smooth=False),
+        at([1.0, np.nan, np.nan, -np.inf], [np.nan, 1.0, np.nan, -np.inf], label="nan-inf",
+           smooth=False),)),
     OpSpec("max[x,y]", lambda m, x, y: m.max(x, y), BINARY[:3]),
     OpSpec("min[x,y]", lambda m, x, y: m.min(x, y), BINARY[:3]),
     OpSpec("clamp[scalar]", lambda m, x, **kw: m.clamp(x, **kw), (
@@ -289,6 +293,9 @@ ELEMENTWISE = [
         case((0, 3), (3,), ()),
         at([-1.0, 0.0, 1.0, -2.0, 2.0], [-1.0, -0.5, -0.5, -0.5, -0.5],
            [0.5, 0.5, 1.0, 0.5, 0.5], label="on-bounds", smooth=False),
+        # a NaN anywhere gives NaN and no gradient; x < lo == hi gives hi and no gradient
+        at([1.0, np.nan, 2.0, 0.5, 1.0], [np.nan, 0.0, 2.0, 0.7, 0.0], [2.0, 1.0, 2.0, 0.7, np.nan],
+           label="nan-and-equal-bounds", smooth=False),
     ), (real, uniform(-1.5, -0.5), uniform(0.5, 1.5))),
     OpSpec("clamp[tensor min]", lambda m, x, lo: m.clamp(x, min=lo),
            (case((2, 3), (3,)),), (real, uniform(-1.5, -0.5))),
@@ -365,6 +372,8 @@ PROD_ZEROS = (
     at([[0.0, 1.5], [0.0, 2.0]], label="zeros-dim0", dim=0),
 )
 TIES = at([[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]], label="ties", smooth=False)
+# a NaN is the extremum; torch.max(x) shares the gradient among the NaNs
+NANS = at([[1.0, np.nan, 3.0], [np.nan, 2.0, -1.0]], label="nans", smooth=False)
 
 
 def _method(name: str) -> Callable:
@@ -381,9 +390,9 @@ REDUCTIONS = [
         case((2, 3), dim=0, keepdim=True), case((0, 3), dim=1), case((0, 3)),
     ) + PROD_ZEROS),
     OpSpec("prod[method]", _method("prod"), AXIS),
-    OpSpec("max[all]", lambda m, x: m.max(x), (case(()), case((5,)), case((2, 3)), TIES),
+    OpSpec("max[all]", lambda m, x: m.max(x), (case(()), case((5,)), case((2, 3)), TIES, NANS),
            distinct),
-    OpSpec("min[all]", lambda m, x: m.min(x), (case(()), case((5,)), case((2, 3)), TIES),
+    OpSpec("min[all]", lambda m, x: m.min(x), (case(()), case((5,)), case((2, 3)), TIES, NANS),
            distinct),
     OpSpec("max[dim]", lambda m, x, **kw: m.max(x, **kw), (
         case((5,), dim=0), case((2, 3), dim=1), case((2, 3), dim=0, keepdim=True),

@@ -86,13 +86,14 @@ def minimum(x, y):
 
 def _extremum_vjp(sign):
     def rule(xp, g, saved, p, needs):
-        # the larger (smaller) input takes the gradient; ties split it in half (PyTorch)
+        # the larger (smaller) input takes the gradient and ties split it in half; where a
+        # NaN leaves the comparison undecided, both inputs get it (PyTorch)
         x, y = saved
-        x_wins = (x - y) * sign > 0
+        lead = (x - y) * sign
         tie = x == y
         half = g * 0.5
-        gx = xp.where(x_wins, g, xp.where(tie, half, 0.0)) if needs[0] else None
-        gy = xp.where(x_wins, 0.0, xp.where(tie, half, g)) if needs[1] else None
+        gx = xp.where(lead < 0, 0.0, xp.where(tie, half, g)) if needs[0] else None
+        gy = xp.where(lead > 0, 0.0, xp.where(tie, half, g)) if needs[1] else None
         return (gx, gy)
 
     return rule

@@ -177,19 +177,36 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
     if min is None and max is None:
         raise RuntimeError("clamp(): at least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        # min(max(x, lo), hi) written as selections, so that at a tie x keeps the whole
-        # gradient (PyTorch's clamp; maximum would split it), lo gets it where x < lo <= hi
-        # and hi where the clamped value exceeds hi
-        out = input
-        if min is not None:
-            lo = as_tensor_arg(min, "clamp")
-            out = where(lt(out, lo), lo, out)
-        if max is not None:
-            hi = as_tensor_arg(max, "clamp")
-            out = where(gt(out, hi), hi, out)
-        return out
+        return _clamp_tensor(input, None if min is None else as_tensor_arg(min, "clamp"),
+                             None if max is None else as_tensor_arg(max, "clamp"))
     scalar = min if min is not None else max
     return unary.clamp_scalar(_with_scalar(input, scalar), min=min, max=max)
+
+
+def _clamp_tensor(x: Tensor, lo: Tensor | None, hi: Tensor | None) -> Tensor:
+    """PyTorch's clamp with tensor bounds, as selections. The value is min(max(x, lo), hi)
+    with NaN propagated. The gradient goes to x where lo <= x <= hi (bounds included), to
+    lo where x < lo < hi, to hi where x > hi or hi < lo, and to no one elsewhere (a NaN,
+    or x < lo == hi): there the value is a constant."""
+    data = x._data
+    if lo is not None:
+        data = np.maximum(data, lo._data)
+    if hi is not None:
+        data = np.minimum(data, hi._data)
+    out = _wrap(data)
+    if lo is not None and hi is not None:
+        to_x = (x._data >= lo._data) & (x._data <= hi._data)
+        to_lo = (x._data < lo._data) & (lo._data < hi._data)
+        to_hi = (x._data > hi._data) | (hi._data < lo._data)
+    elif lo is not None:
+        to_x, to_lo = x._data >= lo._data, x._data < lo._data
+    else:
+        to_x, to_hi = x._data <= hi._data, x._data > hi._data
+    if hi is not None:
+        out = where(_wrap(to_hi), hi, out)
+    if lo is not None:
+        out = where(_wrap(to_lo), lo, out)
+    return where(_wrap(to_x), x, out)
 
 
 clip = clamp

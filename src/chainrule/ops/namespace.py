@@ -16,7 +16,7 @@ import numpy as np
 
 from .._dtype import to_numpy_dtype
 from ..tensor import Tensor
-from . import creation, indexing, kernels, math, movement, nn_kernels, reduce, shape
+from . import creation, indexing, kernels, math, movement, nn_kernels, reduce, shape, unary
 from ._convert import cast
 
 RULE_FUNCTIONS = (
@@ -48,7 +48,7 @@ array_namespace = SimpleNamespace(
     roll=np.roll,
     scatter=kernels.scatter,
     scatter_add=kernels.scatter_add,
-    sign=np.sign,
+    sign=unary.sign.forward,  # 0 at a NaN, as the tensor version
     sin=np.sin,
     swapaxes=np.swapaxes,
     tril=np.tril,

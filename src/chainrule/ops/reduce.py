@@ -107,12 +107,14 @@ amin = primitive("amin", save=(0, OUT), jvp=SLICEWISE)(_extremum(np.amin))
 @amax.defvjp
 @amin.defvjp
 def _(xp, g, saved, p, needs):
-    # the gradient is shared evenly among the elements equal to the extremum (PyTorch)
+    # the gradient is shared evenly among the elements equal to the extremum, and among the
+    # NaNs where the extremum is NaN (as torch.max(x); torch.amax(x, dim) gives that slice
+    # NaN gradients instead)
     x, out = saved
     shape, axis, keepdims = p["shape"], p["axis"], p["keepdims"]
     out = keep_reduced(xp, out, shape, axis, keepdims)
     g = keep_reduced(xp, g, shape, axis, keepdims)
-    hit = x == out
+    hit = (x == out) | ((x != x) & (out != out))
     count = hit.sum(axis=axis, keepdims=True)
     return (xp.where(hit, g / count, 0.0),)
 

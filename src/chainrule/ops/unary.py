@@ -181,7 +181,8 @@ def relu(x):
 
 @relu.defvjp
 def _(xp, g, saved, p, needs):
-    return (g * (saved[0] > 0),)  # relu'(x) = 1 for x > 0, and 0 for x <= 0 (PyTorch: 0 at 0)
+    # relu'(x) = 1 for x > 0 and 0 for x <= 0 (PyTorch: 0 at 0, and g passes at a NaN)
+    return (xp.where(saved[0] <= 0, 0.0, g),)
 
 
 @primitive("abs", save=(0,), jvp=ELEMENTWISE)
@@ -279,7 +280,10 @@ def trunc(x):
 
 @primitive("sign", jvp=ELEMENTWISE)
 def sign(x):
-    return np.sign(x)
+    # (x > 0) - (x < 0): 0 at a NaN, as PyTorch (NumPy's sign gives NaN)
+    if x.dtype.kind == "b":
+        return x.copy()
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
 
 for _prim in (floor, ceil, round_, trunc, sign):
