@@ -21,6 +21,8 @@ from .graph import Node
 _state = grad_mode.state
 _array_namespace: Any = None
 _tensor_namespace: Any = None
+# called with each node whose saved arrays backward releases (diagnostics.memory sets it)
+release_hook: Any = None
 
 
 def set_namespaces(array_namespace: Any, tensor_namespace: Any) -> None:
@@ -175,6 +177,8 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
                 saved = _saved_as_tensors(vertex)
             if not retain_graph and saved:
                 vertex.saved = None
+                if release_hook is not None:
+                    release_hook(vertex)
             input_grads = vertex.prim.vjp(xp, g, saved, vertex.params, vertex.needs)
             shapes = vertex.shapes
             i = -1

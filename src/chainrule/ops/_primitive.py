@@ -207,7 +207,7 @@ def _apply_with_tangent(prim: Primitive, inputs: tuple, params: dict) -> Tensor:
     tangents = [forward_ad.tangent_of(t) for t in inputs]
     previous, _forward.active = _forward.active, 0
     try:
-        result = apply(prim, *inputs, **params)
+        result = prim(*inputs, **params)
         tangent = jvp_of(prim, tangents, inputs, result, params)
     finally:
         _forward.active = previous
@@ -233,7 +233,7 @@ def jvp_of(prim: Primitive, tangents: list, inputs: tuple, out: Tensor, params: 
         return rule(xp, tangents, inputs, out, params)
     if rule is LINEAR:
         filled = [t if t is not None else xp.zeros_like(x) for t, x in zip(tangents, inputs)]
-        return apply(prim, *filled, **params)
+        return prim(*filled, **params)
     saved = _saved_tensors(prim, inputs, out)
     if rule is ELEMENTWISE:
         total = None

@@ -26,7 +26,6 @@ from ._convert import (
     result_dtype,
     scalar_dtype,
 )
-from ._primitive import apply
 
 # ------------------------------------------------------------------ binary arithmetic
 
@@ -42,7 +41,7 @@ def _pair(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
 def _tensor_tensor(op: str, prim: Any, a: Any, b: Any) -> Tensor:
     a, b = _pair(op, a, b)
     try:
-        return apply(prim, a, b)
+        return prim(a, b)
     except ValueError:
         if not _broadcastable(a._data.shape, b._data.shape):
             raise broadcast_error(op, a, b) from None
@@ -164,7 +163,7 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:
         other = _wrap(np.asarray(other, dtype=scalar_dtype(input, other)))
     x, y = _pair("where", input, other)
     try:
-        return apply(binary.where, condition, x, y)
+        return binary.where(condition, x, y)
     except ValueError:
         raise RuntimeError(
             f"where(): the shapes {tuple(condition.shape)}, {tuple(x.shape)} and "
