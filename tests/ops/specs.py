@@ -233,6 +233,10 @@ ELEMENTWISE = [
     OpSpec("pow[x**0]", lambda m, x: x ** 0, SCALAR_RHS),
     OpSpec("pow[2.0**x]", lambda m, x: 2.0 ** x, SCALAR_RHS),
     OpSpec("pow[0.5**x]", lambda m, x: m.pow(0.5, x), SCALAR_RHS),
+    OpSpec("pow[0.0**x]", lambda m, x: 0.0 ** x, (
+        case((2, 3)),
+        at([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan], label="special", smooth=False),
+    ), uniform(0.2, 2.0)),
     # negative base: the exponent's gradient x^y ln x is NaN in both libraries
     OpSpec("pow[negative base]", lambda m, x, y: x ** y,
            (at([-1.5, -2.0, -0.5], [2.0, 3.0, -1.0], label="integer-exponents", smooth=False),)),
@@ -369,6 +373,7 @@ PROD_ZEROS = (
     at([[1.5, 0.0, 2.0], [0.0, -1.0, 0.0]], label="one-and-two-zeros", dim=1),
     at([[1.5, 0.0, 0.0, 2.0]], label="two-zeros-all"),
     at([[0.0, 0.0, 0.0, 2.0]], label="three-zeros-all"),
+    at([[np.inf, 0.0, 2.0], [np.nan, 0.0, 1.0]], label="zero-with-inf-nan", smooth=False, dim=1),
     at([[0.0, 1.5], [0.0, 2.0]], label="zeros-dim0", dim=0),
 )
 TIES = at([[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]], label="ties", smooth=False)

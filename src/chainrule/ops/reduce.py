@@ -6,6 +6,8 @@ bool, ``shape`` the input's shape (the VJP broadcasts the gradient back to it).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._primitive import LINEAR, OUT, SLICEWISE, SYMMETRIC, primitive
@@ -61,10 +63,12 @@ def _(xp, g, saved, p, needs):
     g = keep_reduced(xp, g, shape, axis, p["keepdims"])
     is_zero = x == 0
     zeros = is_zero.sum(axis=axis, keepdims=True)
-    if bool((zeros > 1).any()):
+    infinite = (~(xp.abs(x) < math.inf)).sum(axis=axis, keepdims=True)  # inf or NaN
+    if bool(((zeros > 1) | ((zeros > 0) & (infinite > 0))).any()):
         # a slice with two zeros: every product of others is 0 here, yet the one left out at
         # a zero has a non-zero derivative in the other zero; only the literal product keeps
-        # that for the next order
+        # that for the next order. With a zero and an inf or NaN, out = NaN and out/x_i
+        # would be NaN where the literal product is not (PyTorch computes it exactly there).
         return (g * _products_of_others(xp, x, shape, axis),)
     # at most one zero per slice: out/x_i off the zero (0 if the slice has one), and at the
     # zero the product of the non-zero others. Both are products of x, so they differentiate

@@ -230,8 +230,11 @@ def rpow_scalar(x, base):
 def _(xp, g, saved, p, needs):
     base = p["base"]
     if base == 0:
-        # d/dx 0^x is 0 for x > 0 (the limit PyTorch uses), keeping NaN out of the gradient
-        return (g * 0,)
+        # d/dx 0^x = 0^x ln 0: PyTorch takes 0 for x >= 0 (0^x <= 1 there) and -inf for
+        # x < 0 (0^x = inf); -0^x gives that -inf without an ln 0 that would turn the
+        # double backward at x >= 0 into 0 * inf = NaN
+        out = saved[0]
+        return (g * xp.where(out <= 1, 0.0, -out),)
     return (g * saved[0] * math.log(base),)  # d/dx b^x = b^x ln b
 
 
