@@ -5,23 +5,11 @@
 """
 
 from . import functional, init
-from .modules import (
-    Bilinear,
-    Identity,
-    Linear,
-    Module,
-    ModuleDict,
-    ModuleList,
-    ParameterDict,
-    ParameterList,
-    Sequential,
-)
+from .modules import *  # noqa: F403 - every layer, listed in modules.__all__
+from .modules import __all__ as _modules_all
 from .parameter import Parameter
 
-__all__ = [
-    "functional", "init", "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict",
-    "ParameterList", "ParameterDict", "Identity", "Linear", "Bilinear",
-]
+__all__ = ["functional", "init", "Parameter", *_modules_all]
 
 # convolution and pooling layers
 from .modules.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: E402

@@ -1,0 +1,141 @@
+"""Fused loss primitives: cross-entropy over class indices, and binary cross-entropy.
+
+Both are primitives rather than compositions for the reasons DESIGN.md gives:
+cross-entropy with class indices is the hot path of every classifier (one pass for the
+log-softmax, the target logit picked without a one-hot, the reduction folded in), and
+binary cross-entropy needs PyTorch's clamped gradient ``(x - t) / max(x (1 - x), 1e-12)``,
+which no composition of clamped logs reproduces at x = 0 or 1. Their VJPs are written
+with ``xp`` functions, so they are differentiable again under ``create_graph``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops._primitive import ELEMENTWISE, primitive
+
+# ------------------------------------------------------------------ cross-entropy
+# Parameters (computed by nn.functional.cross_entropy from the target, all constants):
+#   target   (M,) class index per row, ignored rows set to 0 so that it can index
+#   row_w    (M,) the weight of each row's target class, 0 for ignored rows
+#            (None: every row counts with weight 1)
+#   valid    (M,) 1 for counted rows, 0 for ignored ones (None: all count)
+#   weight   (C,) class weights (None: all 1), in the input's dtype
+#   smoothing the label-smoothing epsilon
+#   scale    what each row's loss is multiplied by in the reduction: 1/denominator for
+#            'mean', 1 for 'sum'; None for 'none' (one loss per row)
+
+
+@primitive("cross_entropy", save=(0,), extras=True, backward_name="NllLossBackward0")
+def cross_entropy(x, target, row_w, valid, weight, smoothing, scale):
+    # loss_i = (1 - eps) w_{t_i} (lse_i - x_{i t_i}) + eps/C sum_c w_c (lse_i - x_{ic})
+    rows = np.arange(x.shape[0])
+    peak = x.max(axis=1, keepdims=True)
+    shifted = x - peak
+    lse = np.log(np.exp(shifted).sum(axis=1))
+    loss = lse - shifted[rows, target]
+    if row_w is not None:
+        loss *= row_w
+    if smoothing:
+        classes = x.shape[1]
+        total_w = classes if weight is None else weight.sum()
+        spread = lse * total_w - (shifted.sum(axis=1) if weight is None else shifted @ weight)
+        if valid is not None:
+            spread *= valid
+        loss = (1 - smoothing) * loss + (smoothing / classes) * spread
+    if scale is not None:
+        loss = np.asarray(loss.sum() * scale, dtype=x.dtype)
+    return loss, (lse + peak[:, 0],)
+
+
+@cross_entropy.defvjp
+def _(xp, g, saved, p, needs):
+    # d loss_i/d x_ic = (1 - eps) w_{t_i} (p_ic - [c = t_i]) + eps/C (W p_ic - w_c),
+    # p = softmax(x_i), W = sum_c w_c; rows scaled by g (and the reduction's scale)
+    x, lse = saved
+    return (_cross_entropy_grad(xp, g, x, lse, p),)
+
+
+def _cross_entropy_grad(xp, g, x, lse, p):
+    target, row_w, valid, weight = p["target"], p["row_w"], p["valid"], p["weight"]
+    eps, scale = p["smoothing"], p["scale"]
+    rows, classes = x.shape
+    g_rows = g if scale is None else g * scale  # (M,) or a scalar
+    hit = g_rows if row_w is None else g_rows * row_w  # gradient reaching each target logit
+    if eps:
+        spread = g_rows if valid is None else g_rows * valid
+        total_w = classes if weight is None else float(weight.sum())
+        coef = (1 - eps) * hit + (eps / classes) * total_w * spread
+    else:
+        coef = hit
+    if isinstance(x, np.ndarray):
+        # plain backward: softmax from the saved log-sum-exp, the target column updated in
+        # place; the same math as the branch below, in fewer passes
+        grad = np.exp(x - lse[:, None])
+        grad *= np.broadcast_to(coef, (rows,))[:, None]
+        grad[np.arange(rows), target] -= (1 - eps) * np.broadcast_to(hit, (rows,))
+        if eps:
+            w = 1.0 if weight is None else weight[None, :]
+            grad -= (eps / classes) * np.broadcast_to(spread, (rows,))[:, None] * w
+        return grad
+    # recorded backward: lse is a constant here, so softmax is normalised explicitly
+    # (exp(x - c) / sum exp(x - c) for any constant c) to keep its derivative in x
+    e = xp.exp(x - lse.reshape((rows, 1)))
+    probs = e / e.sum(axis=1, keepdims=True)
+    grad = probs * xp.broadcast_to(coef, (rows,)).reshape((rows, 1))
+    picked = (-(1 - eps) * xp.broadcast_to(hit, (rows,))).reshape((rows, 1))
+    grad = xp.scatter_add(grad, 1, target.reshape((rows, 1)), picked)
+    if eps:
+        spread = xp.broadcast_to(spread, (rows,)).reshape((rows, 1))
+        w = 1.0 if weight is None else weight.reshape((1, classes))
+        grad = grad - (eps / classes) * spread * w
+    return grad
+
+
+@cross_entropy.defjvp
+def _(xp, tangents, inputs, out, p):
+    # the loss is a sum over classes (and rows, when reduced) of terms in x: J t is the
+    # gradient of ones contracted with t
+    x = inputs[0]
+    lse = x.logsumexp(dim=1).detach()
+    slope = _cross_entropy_grad(xp, xp.ones_like(out), x, lse, p)
+    contracted = tangents[0] * slope
+    return contracted.sum(axis=1) if p["scale"] is None else contracted.sum()
+
+
+# ------------------------------------------------------------------ binary cross-entropy
+_LOG_FLOOR = -100.0  # PyTorch clamps log(x) and log(1 - x) here so that the loss is finite
+_EPSILON = 1e-12  # and floors x (1 - x) here in the gradient
+
+
+@primitive("binary_cross_entropy", save=(0, 1), jvp=ELEMENTWISE,
+           backward_name="BinaryCrossEntropyBackward0")
+def binary_cross_entropy(x, t, weight):
+    # -w (t log x + (1 - t) log(1 - x)), each log clamped at -100
+    with np.errstate(divide="ignore"):
+        log_x = np.maximum(np.log(x), _LOG_FLOOR)
+        log_1mx = np.maximum(np.log1p(-x), _LOG_FLOOR)
+    loss = -(t * log_x + (1 - t) * log_1mx)
+    return loss if weight is None else loss * weight
+
+
+@binary_cross_entropy.defvjp
+def _(xp, g, saved, p, needs):
+    # dL/dx = w (x - t) / max(x (1 - x), 1e-12); dL/dt = w (log(1 - x) - log x), clamped
+    x, t = saved
+    if p["weight"] is not None:
+        g = g * p["weight"]
+    gx = gt = None
+    if needs[0]:
+        spread = x * (1 - x)
+        gx = g * (x - t) / xp.where(spread > _EPSILON, spread, _EPSILON)
+    if needs[1]:
+        gt = g * (_clamped_log(xp, 1 - x) - _clamped_log(xp, x))
+    return (gx, gt)
+
+
+def _clamped_log(xp, v):
+    # max(log v, -100), with log taken only where it is above the floor (no -inf to
+    # multiply by a zero gradient)
+    above = v > np.exp(_LOG_FLOOR)
+    return xp.where(above, xp.log(xp.where(above, v, 1.0)), _LOG_FLOOR)
