@@ -10,7 +10,7 @@ A reverse-mode automatic differentiation engine over NumPy arrays with PyTorch's
 tensor(7.)
 """
 
-from . import _tensor_methods, autograd, func, nn
+from . import _tensor_methods, autograd, func, nn, optim, utils
 from ._dtype import (
     bool,
     can_cast,
@@ -203,6 +203,7 @@ from .ops.shape import (
     unsqueeze,
     vstack,
 )
+from .serialization import load, save
 from .tensor import Size, Tensor, is_tensor
 
 _tensor_methods.bind()

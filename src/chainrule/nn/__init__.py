@@ -4,7 +4,7 @@
 >>> net = nn.Sequential(nn.Linear(2, 4), nn.Sigmoid(), nn.Linear(4, 1))
 """
 
-from . import functional, init
+from . import functional, init, utils
 from .modules import *  # noqa: F403 - every layer, listed in modules.__all__
 from .modules import __all__ as _modules_all
 from .parameter import Parameter

@@ -1,0 +1,257 @@
+"""``chainrule.save`` / ``chainrule.load``: state dicts and checkpoints as safetensors files.
+
+No pickle: loading an untrusted file runs no code. Tensors are the file's safetensors
+entries; the structure around them (nested dicts with int keys, lists, tuples, numbers,
+strings, None: an optimizer's or scheduler's state dict) is JSON in the header's
+metadata, so a flat ``{name: tensor}`` state dict is also a plain safetensors file that
+other tools read. Writes go to a temporary file in the same directory, then replace the
+target in one step, so a crash never leaves half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import struct
+from collections.abc import Iterator
+from typing import IO, Any
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import load as _st_load
+from safetensors.numpy import save as _st_save
+from safetensors.numpy import save_file as _st_save_file
+
+from .tensor import Tensor, _wrap
+
+_FORMAT_KEY = "chainrule.format"
+_TREE_KEY = "chainrule.tree"
+_FORMAT = "1"
+_HEADER_LIMIT = 100_000_000  # safetensors' own cap on the header size
+
+PathOrFile = str | os.PathLike | IO[bytes]
+
+
+def save(obj: Any, f: PathOrFile) -> None:
+    """Write ``obj`` (a state dict, or nested dicts/lists/tuples of tensors, numbers,
+    strings and None) to ``f``, a path or a binary file object.
+
+    >>> chainrule.save(model.state_dict(), "model.safetensors")
+    >>> chainrule.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3},
+    ...                "checkpoint.safetensors")
+    """
+    encoder = _Encoder()
+    tree = encoder.encode(obj, ())
+    metadata = {_FORMAT_KEY: _FORMAT, _TREE_KEY: json.dumps(tree, allow_nan=False)}
+    if hasattr(f, "write"):
+        f.write(_st_save(encoder.arrays, metadata=metadata))
+        return
+    _atomic_save_file(encoder.arrays, os.fspath(f), metadata)
+
+
+def load(f: PathOrFile, map_location: Any = None, *, weights_only: bool = True) -> Any:
+    """Read what ``save`` wrote (or any safetensors file, as ``{name: tensor}``).
+
+    A truncated file, a file that is not safetensors, or a corrupt header raises
+    RuntimeError naming the file. ``map_location`` may only name the CPU;
+    ``weights_only`` is accepted for PyTorch compatibility (nothing but data is loaded).
+
+    >>> model.load_state_dict(chainrule.load("model.safetensors"))
+    """
+    if map_location is not None and str(map_location) not in ("cpu", "cpu:0"):
+        raise RuntimeError(
+            f"chainrule.load: map_location={map_location!r} is not available: this chainrule "
+            f"build runs on the CPU (use map_location='cpu' or None)"
+        )
+    if hasattr(f, "read"):
+        name = repr(getattr(f, "name", f))
+        data = f.read()
+        header = _check_framing(name, data[:8], lambda n: data[8:8 + n], len(data))
+        try:
+            arrays = _st_load(data)
+        except SafetensorError as error:
+            raise _corrupt(name, str(error)) from None
+    else:
+        path = os.fspath(f)
+        name = repr(path)
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            header = _check_framing(name, fh.read(8), fh.read, size)
+        arrays = dict(_read_arrays(path, name))
+    metadata = header.get("__metadata__") or {}
+    tensors = {key: _wrap(a if a.flags.writeable else a.copy()) for key, a in arrays.items()}
+    if _TREE_KEY not in metadata:
+        return tensors  # a plain safetensors file: its entries in order
+    if metadata.get(_FORMAT_KEY) != _FORMAT:
+        raise RuntimeError(
+            f"chainrule.load: {name} was written in chainrule checkpoint format "
+            f"{metadata.get(_FORMAT_KEY)!r}, this version reads format {_FORMAT!r}"
+        )
+    try:
+        tree = json.loads(metadata[_TREE_KEY])
+        return _decode(tree, tensors)
+    except (ValueError, KeyError, TypeError) as error:
+        raise _corrupt(name, f"its structure metadata is damaged ({error})") from None
+
+
+# --------------------------------------------------------------------- encoding
+class _Encoder:
+    """Turns an object into JSON-able structure, collecting its tensors as named arrays.
+
+    JSON objects are always tags: {"tensor": entry name}, {"dict": [[key, value], ...]}
+    (keys keep their types: ints for an optimizer's parameter indices), {"tuple": [...]},
+    {"float": "inf" | "-inf" | "nan"}. Lists, strings, finite numbers, booleans and None
+    are themselves.
+    """
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def encode(self, value: Any, path: tuple) -> Any:
+        if isinstance(value, Tensor):
+            return {"tensor": self._add(value, path)}
+        if isinstance(value, dict):
+            return {"dict": [[self._key(k, path), self.encode(v, (*path, k))]
+                             for k, v in value.items()]}
+        if isinstance(value, tuple):
+            return {"tuple": [self.encode(v, (*path, i)) for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [self.encode(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+            return self.encode(value.item(), path)
+        if isinstance(value, float):
+            return value if math.isfinite(value) else {"float": repr(value)}
+        if value is None or isinstance(value, (bool, int, str)):
+            return value
+        hint = " (wrap it with chainrule.from_numpy)" if isinstance(value, np.ndarray) else ""
+        raise TypeError(
+            f"chainrule.save: cannot store the {type(value).__name__} at {_where(path)}{hint}; "
+            f"a checkpoint holds tensors, numbers, strings, None, and dicts, lists and tuples "
+            f"of them (no pickled objects)"
+        )
+
+    def _key(self, key: Any, path: tuple) -> Any:
+        if isinstance(key, (Tensor, dict, list)):
+            raise TypeError(
+                f"chainrule.save: a dict key at {_where(path)} is a {type(key).__name__}; keys "
+                f"must be strings, numbers, None or tuples of them"
+            )
+        return self.encode(key, path)
+
+    def _add(self, tensor: Tensor, path: tuple) -> str:
+        name = ".".join(map(str, path)) or "tensor"
+        unique, n = name, 1
+        while unique in self.arrays:
+            n += 1
+            unique = f"{name}#{n}"
+        array = tensor._data
+        self.arrays[unique] = array if array.flags.c_contiguous else array.copy(order="C")
+        return unique
+
+
+def _where(path: tuple) -> str:
+    return "the top level" if not path else "key " + "".join(f"[{p!r}]" for p in path)
+
+
+def _decode(node: Any, tensors: dict[str, Tensor]) -> Any:
+    if isinstance(node, list):
+        return [_decode(v, tensors) for v in node]
+    if not isinstance(node, dict):
+        return node
+    (tag, body), = node.items()
+    if tag == "tensor":
+        return tensors[body]
+    if tag == "dict":
+        return {_hashable(_decode(k, tensors)): _decode(v, tensors) for k, v in body}
+    if tag == "tuple":
+        return tuple(_decode(v, tensors) for v in body)
+    if tag == "float":
+        return float(body)
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(map(_hashable, key)) if isinstance(key, list) else key
+
+
+# ------------------------------------------------------------------- the file
+def _atomic_save_file(arrays: dict[str, np.ndarray], path: str, metadata: dict[str, str]) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    # created with 0o666 so the umask applies as for any new file (mkstemp would give 0o600)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        _st_save_file(arrays, tmp, metadata=metadata)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _check_framing(name: str, prefix: bytes, read: Any, size: int) -> dict[str, Any]:
+    """Check the 8-byte header length, the JSON header and that the tensor data the header
+    describes is all there; returns the parsed header."""
+    if len(prefix) < 8:
+        raise RuntimeError(
+            f"chainrule.load: {name} is not a safetensors checkpoint: it has {size} bytes, fewer "
+            f"than the 8-byte header length (an empty or truncated file?)"
+        )
+    (header_len,) = struct.unpack("<Q", prefix)
+    if header_len > _HEADER_LIMIT or 8 + header_len > size:
+        first = read(1) if size > 8 else b""
+        if first != b"{" or header_len > _HEADER_LIMIT:
+            raise RuntimeError(
+                f"chainrule.load: {name} is not a safetensors checkpoint (its first bytes are "
+                f"{prefix!r}, not a header length followed by a JSON header)"
+            )
+        raise RuntimeError(
+            f"chainrule.load: {name} is truncated: its header should be {header_len} bytes but "
+            f"the file has only {size - 8} bytes after the length field"
+        )
+    raw = read(header_len)
+    if not raw.startswith(b"{"):
+        raise RuntimeError(
+            f"chainrule.load: {name} is not a safetensors checkpoint (no JSON header after the "
+            f"8-byte length)"
+        )
+    try:
+        header = json.loads(raw.decode("utf-8"))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        data_len = max((entry["data_offsets"][1] for key, entry in header.items()
+                        if key != "__metadata__"), default=0)
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError) as error:
+        raise _corrupt(name, f"its header is not valid ({error})") from None
+    expected = 8 + header_len + data_len
+    if size < expected:
+        raise RuntimeError(
+            f"chainrule.load: {name} is truncated: the header describes {expected} bytes but the "
+            f"file has {size}"
+        )
+    return header
+
+
+def _read_arrays(path: str, name: str) -> Iterator[tuple[str, np.ndarray]]:
+    try:
+        with safe_open(path, framework="np") as fh:
+            for key in fh.offset_keys():
+                yield key, fh.get_tensor(key)
+    except SafetensorError as error:
+        raise _corrupt(name, str(error)) from None
+
+
+def _corrupt(name: str, detail: str) -> RuntimeError:
+    return RuntimeError(f"chainrule.load: {name} is a corrupt safetensors checkpoint: {detail}")
