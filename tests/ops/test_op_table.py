@@ -2,8 +2,10 @@
 
 For every case: gradcheck and gradgradcheck in float64 (first and second derivatives
 against central differences), and the values and gradients of PyTorch from the same
-inputs. The PyTorch gradient compared is that of ``sum(out * w)`` for fixed random
-weights ``w``, a vector-Jacobian product that sees every element of the Jacobian's rows.
+inputs, in float64 and in float32. The PyTorch gradient compared is that of
+``sum(out * w)`` for fixed random weights ``w``, a vector-Jacobian product that sees every
+element of the Jacobian's rows. Hypothesis then draws further shapes for the broadcasting
+and reduction entries.
 """
 
 from __future__ import annotations
@@ -67,10 +69,25 @@ def test_matches_torch(spec: OpSpec, c: Case) -> None:
     _compare_with_torch(spec, c, f"{spec.name}-{c.id}")
 
 
-def _compare_with_torch(spec: OpSpec, c: Case, key: str) -> None:
+# float32, the default dtype: results and gradients keep it, and agree with PyTorch's to
+# float32 rounding (the two libraries may sum in different orders)
+FLOAT32_VALUES = {"rtol": 1e-5, "atol": 1e-6}
+FLOAT32_GRADIENTS = {"rtol": 1e-4, "atol": 1e-5}
+
+
+@pytest.mark.parametrize(("spec", "c"), CASES, ids=IDS)
+def test_matches_torch_float32(spec: OpSpec, c: Case) -> None:
+    _compare_with_torch(spec, c, f"{spec.name}-{c.id}", np.float32)
+
+
+def _compare_with_torch(spec: OpSpec, c: Case, key: str, dtype: Any = np.float64) -> None:
     """Same inputs to both libraries: equal values, and equal gradients of sum(out * w)."""
     torch = pytest.importorskip("torch")
-    arrays = c.make_inputs(spec, key)
+    arrays = [a.astype(dtype) for a in c.make_inputs(spec, key)]
+    if dtype == np.float64:
+        values = gradients = {"rtol": spec.parity_rtol, "atol": spec.parity_atol}
+    else:
+        values, gradients = FLOAT32_VALUES, FLOAT32_GRADIENTS
     grad = spec.differentiable
     ours = [chainrule.tensor(a.copy(), requires_grad=grad) for a in arrays]
     theirs = [torch.tensor(a.copy(), requires_grad=grad) for a in arrays]
@@ -84,8 +101,7 @@ def _compare_with_torch(spec: OpSpec, c: Case, key: str) -> None:
         assert actual.shape == expected.shape, f"output {k}: shape"
         assert actual.dtype == expected.dtype, f"output {k}: dtype"
         if expected.dtype.kind == "f":
-            np.testing.assert_allclose(actual, expected, rtol=spec.parity_rtol,
-                                       atol=spec.parity_atol, err_msg=f"output {k}")
+            np.testing.assert_allclose(actual, expected, **values, err_msg=f"output {k}")
         else:
             np.testing.assert_array_equal(actual, expected, err_msg=f"output {k}")
 
@@ -94,7 +110,7 @@ def _compare_with_torch(spec: OpSpec, c: Case, key: str) -> None:
     if c.torch_no_grad:
         pytest.skip(f"gradient not compared: {c.torch_no_grad}")
     rng = np.random.default_rng(zlib.crc32(("weights-" + key).encode()))
-    weights = [rng.standard_normal(t.shape) for t in out_theirs]
+    weights = [rng.standard_normal(t.shape).astype(dtype) for t in out_theirs]
     pairs = [(o, t, w) for o, t, w in zip(out_ours, out_theirs, weights)
              if t.dtype.is_floating_point and t.requires_grad]
     assert all(o.requires_grad for o, _, _ in pairs), "an output lost its grad_fn"
@@ -108,8 +124,9 @@ def _compare_with_torch(spec: OpSpec, c: Case, key: str) -> None:
         actual = np.zeros_like(a) if go is None else go.numpy()
         expected = np.zeros_like(a) if gt is None else gt.numpy()
         assert actual.shape == expected.shape == a.shape, f"gradient {k}: shape"
-        np.testing.assert_allclose(actual, expected, rtol=spec.parity_rtol,
-                                   atol=spec.parity_atol, err_msg=f"gradient of input {k}")
+        assert actual.dtype == expected.dtype == a.dtype, f"gradient {k}: dtype"
+        np.testing.assert_allclose(actual, expected, **gradients,
+                                   err_msg=f"gradient of input {k}")
 
 
 # ------------------------------------------------------------------ drawn shapes
