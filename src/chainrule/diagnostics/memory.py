@@ -192,7 +192,8 @@ def track_modules(model: Any) -> Iterator[None]:
 class SavedMemory:
     """Saved bytes alive now and the most seen at once, while tracking."""
 
-    def __init__(self) -> None:
+    def __init__(self, activations_only: bool) -> None:
+        self.activations_only = activations_only
         self.current_bytes = 0
         self.peak_bytes = 0
         self._owners: dict = {}  # id(owner array) -> [users, nbytes, weakref to owner]
@@ -202,6 +203,9 @@ class SavedMemory:
         arrays = _saved_arrays(node)
         if not arrays or id(node) in self._nodes:
             return
+        if self.activations_only:
+            leaves = {id(e._data) for e in node.edges if isinstance(e, Tensor)}
+            arrays = [a for a in arrays if id(a) not in leaves]
         keys = []
         for array in arrays:
             owner = _owner(array)
@@ -232,10 +236,11 @@ class SavedMemory:
 
 
 @contextmanager
-def track_saved_memory() -> Iterator[SavedMemory]:
+def track_saved_memory(activations_only: bool = False) -> Iterator[SavedMemory]:
     """Count the bytes of arrays saved for backward while inside; ``peak_bytes`` is the most
-    held at once. Off, it costs nothing: it swaps in a counting call only while active."""
-    memory = SavedMemory()
+    held at once. ``activations_only`` leaves out the leaves' own arrays (parameters, which
+    stay alive anyway). Off, it costs nothing: it swaps in a counting call only while active."""
+    memory = SavedMemory(activations_only)
     plain_call = _primitive.Primitive.__call__
 
     def counting_call(prim: Any, *inputs: Tensor, **params: Any) -> Tensor:
