@@ -180,10 +180,13 @@ def _hashable(key: Any) -> Any:
 def _atomic_save_file(arrays: dict[str, np.ndarray], path: str, metadata: dict[str, str]) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    # created with 0o666 so the umask applies as for any new file (mkstemp would give 0o600)
+    # created with 0o666 so the umask applies as for any new file; an existing checkpoint
+    # keeps its mode. The writer recreates the file (as 0o600), so the mode is set after it.
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
+        mode = os.stat(path if os.path.exists(path) else tmp).st_mode & 0o7777
         _st_save_file(arrays, tmp, metadata=metadata)
+        os.chmod(tmp, mode)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
