@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 import chainrule
-import chainrule.ops.shape
 
 Domain = Callable[[np.random.Generator, tuple], np.ndarray]
 
@@ -146,7 +145,6 @@ class OpSpec:
     fn: Callable[..., Any]
     cases: tuple[Case, ...]
     domain: Domain | tuple[Domain, ...] = real
-    torch_fn: Callable[..., Any] | None = None  # where torch spells the op differently
     differentiable: bool = True
     why_no_grad: str = ""  # required when not differentiable: why gradcheck is skipped
     atol: float = 1e-5  # gradcheck / gradgradcheck tolerances (finite differences)
@@ -158,8 +156,7 @@ class OpSpec:
         return f"OpSpec({self.name!r})"
 
     def call(self, m: Any, inputs: list, kwargs: dict) -> Any:
-        fn = self.torch_fn if (self.torch_fn is not None and m is not chainrule) else self.fn
-        return fn(m, *inputs, **kwargs)
+        return self.fn(m, *inputs, **kwargs)
 
 
 def _const(m: Any, array: Any) -> Any:
@@ -189,11 +186,10 @@ BINARY = (
 SCALAR_RHS = (case(()), case((2, 3)), case((0, 3)))
 
 
-def _unary(name: str, domain: Domain = real, kink: tuple | None = None,
-           method: bool = True) -> OpSpec:
-    """``m.<name>(x)`` and ``x.<name>()`` over UNARY shapes; ``kink``: values at the
+def _unary(name: str, domain: Domain = real, kink: list | None = None) -> OpSpec:
+    """``m.<name>(x)`` over UNARY shapes and ``x.<name>()``; ``kink``: values at the
     non-smooth points, checked against PyTorch only."""
-    cases = UNARY + (case((2, 3), label="method", method=True),) if method else UNARY
+    cases = UNARY + (case((2, 3), label="method", method=True),)
     if kink is not None:
         cases += (at(kink, label="at-kink", smooth=False),)
 
@@ -325,9 +321,8 @@ _COMPARE_CASES = (case((2, 3), (2, 3)), case((3, 1), (1, 4)), case((), (3,)), ca
 
 
 def _no_grad(name: str, fn: Callable, cases: tuple = _COMPARE_CASES, why: str = NO_GRAD_BOOL,
-             domain: Domain = small_integers, torch_fn: Callable | None = None) -> OpSpec:
-    return OpSpec(name, fn, cases, domain, torch_fn=torch_fn, differentiable=False,
-                  why_no_grad=why)
+             domain: Domain = small_integers) -> OpSpec:
+    return OpSpec(name, fn, cases, domain, differentiable=False, why_no_grad=why)
 
 
 COMPARISONS = [
@@ -549,10 +544,11 @@ SHAPE = [
         case((5,), shifts=2), case((2, 3), shifts=1, dims=1), case((2, 3), shifts=-1, dims=0),
         case((2, 3), shifts=(1, 2), dims=(0, 1)), case((2, 3), shifts=4),
     )),
-    OpSpec("pad", lambda m, x, **kw: chainrule.ops.shape.pad(x, **kw), (
+    # chainrule.nn.functional.pad is chainrule.ops.shape.pad
+    OpSpec("pad", lambda m, x, **kw: m.nn.functional.pad(x, **kw), (
         case((2, 3), pad=(1, 2)), case((2, 3), pad=(1, 0, 0, 2), value=1.5),
         case((2, 3, 2), pad=(0, 1, 1, 1)), case((2, 4), pad=(-1, 1)), case((0, 3), pad=(1, 1)),
-    ), torch_fn=lambda m, x, **kw: m.nn.functional.pad(x, **kw)),
+    )),
     OpSpec("tril", lambda m, x, **kw: m.tril(x, **kw), (
         case((3, 3)), case((3, 4), diagonal=1), case((4, 3), diagonal=-1), case((2, 3, 3)),
     )),
@@ -647,21 +643,15 @@ INDEXING = [
         case((2, 3), index=np.array([[0, 1, 2]]), dim=1),  # broadcast over rows
         case((2, 3), index=np.array([5, 0, 5])),  # dim=None: the flattened input
     )),
-    _no_grad("one_hot", lambda m, **kw: chainrule.ops.shape.one_hot(_const(m, kw["index"]),
-                                                                       **kw.get("extra", {})), (
+    _no_grad("one_hot", lambda m, **kw: m.nn.functional.one_hot(_const(m, kw["index"]),
+                                                                **kw.get("extra", {})), (
         at(label="classes-4", index=np.array([0, 3, 1, 3])),
         at(label="inferred", index=np.array([[0, 2], [1, 1]])),
         at(label="0d", index=np.array(2), extra={"num_classes": 3}),
-    ), why=NO_GRAD_INT,
-        torch_fn=lambda m, **kw: m.nn.functional.one_hot(_const(m, kw["index"]),
-                                                         **kw.get("extra", {}))),
+    ), why=NO_GRAD_INT),
 ]
 
 # ------------------------------------------------------------------ linear algebra
-
-def _linear(m: Any, x: Any, w: Any, *b: Any) -> Any:
-    return (chainrule.linear if m is chainrule else m.nn.functional.linear)(x, w, *b)
-
 
 LINALG = [
     OpSpec("matmul", lambda m, a, b: m.matmul(a, b), (
@@ -705,13 +695,15 @@ LINALG = [
         case((2, 2, 3), (2, 4, 3), eq="bij,bkj->bik"),
         case((2, 3), (3, 4), eq="ij, jk -> ik", label="spaces"),
     )),
-    OpSpec("linear", _linear, (
+    OpSpec("linear", lambda m, x, w, *b: m.nn.functional.linear(x, w, *b), (
         case((4, 3), (2, 3), (2,)),
         case((4, 3), (2, 3)),  # no bias
         case((2, 4, 3), (2, 3), (2,)),  # batched input
         case((3,), (2, 3), (2,)),
         case((0, 3), (2, 3), (2,)),
     )),
+    OpSpec("linear[top-level]", lambda m, x, w, b: m.linear(x, w, b) if m is chainrule else
+           m.nn.functional.linear(x, w, b), (case((4, 3), (2, 3), (2,)),)),
 ]
 
 # ops on views and non-contiguous inputs: the rules see strided saved arrays and gradients
