@@ -29,18 +29,16 @@ IDS = [f"{spec.name}-{c.id}" for spec, c in CASES]
 SMOOTH = [(spec, c) for spec, c in CASES if spec.differentiable and c.smooth]
 SMOOTH_IDS = [f"{spec.name}-{c.id}" for spec, c in SMOOTH]
 
+
 def _outputs(out: Any) -> list:
     """An op's result as a list: a tensor, or the tensors of a tuple (split, max(dim))."""
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
-def _chainrule_inputs(spec: OpSpec, c: Case, key: str, requires_grad: bool) -> list:
-    return [chainrule.tensor(a, dtype=chainrule.float64, requires_grad=requires_grad)
-            for a in c.make_inputs(spec, key)]
-
-
 def _check(check: Any, spec: OpSpec, c: Case) -> None:
-    inputs = _chainrule_inputs(spec, c, f"{spec.name}-{c.id}", requires_grad=True)
+    """gradcheck or gradgradcheck of the case, in float64."""
+    inputs = [chainrule.tensor(a, dtype=chainrule.float64, requires_grad=True)
+              for a in c.make_inputs(spec, f"{spec.name}-{c.id}")]
     assert check(lambda *xs: spec.call(chainrule, list(xs), c.kwargs), inputs,
                  atol=spec.atol, rtol=spec.rtol)
 
