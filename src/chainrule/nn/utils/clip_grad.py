@@ -61,10 +61,11 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
             f"it cannot be clipped. To disable this error and scale the gradients by the "
             f"non-finite norm anyway, set `error_if_nonfinite=False`"
         )
-    clip_coef = np.minimum(float(max_norm) / (total + 1e-6), 1.0)
-    for g in grads:
-        np.multiply(g._data, clip_coef.astype(g._data.dtype), out=g._data)
-        g._version[0] += 1
+    with np.errstate(invalid="ignore"):  # an infinite norm gives NaN gradients, silently as PyTorch
+        clip_coef = np.minimum(float(max_norm) / (total + 1e-6), 1.0)
+        for g in grads:
+            np.multiply(g._data, clip_coef.astype(g._data.dtype), out=g._data)
+            g._version[0] += 1
     return _wrap(total)
 
 
