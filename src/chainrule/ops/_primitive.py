@@ -104,6 +104,35 @@ def primitive(name: str, *, save: tuple = (), broadcasts: bool = False, extras: 
     return make
 
 
+def refresh_view(view: Tensor) -> None:
+    """Give a view whose base changed in place since the view was made the history of the
+    base as it is now (PyTorch regenerates a view's grad_fn the same way).
+
+    A view's history is a chain of view nodes leading back to its base's vertex as it was
+    when the view was made; when that is no longer the base's vertex, the history is stale.
+    """
+    base = view._base
+    if base is None or not base._rg:
+        return
+    vertex = view.grad_fn
+    while type(vertex) is Node and vertex.prim.view:
+        vertex = vertex.edges[0]
+    current = base.grad_fn if base.grad_fn is not None else base
+    if vertex is current:
+        return
+    position = view_position(base._data, view._data, "view")
+    if position is None:
+        return
+    from . import indexing
+
+    reread = indexing.getitem(base, index=position, shape=base._data.shape)
+    view.grad_fn = reread.grad_fn
+    view._rg = reread._rg
+
+
+view_position: Any = None  # set by ops/inplace.py: where a view's elements lie in its base
+
+
 def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     """Run ``prim`` on tensors and, when a gradient is needed, record its node.
 
@@ -115,11 +144,19 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     count = len(inputs)
     if count == 1:
         x = inputs[0]
+        if x._base is not None and _state.enabled:
+            refresh_view(x)
         out = prim.forward(x._data, **params)
     elif count == 2:
         x, y = inputs
+        if (x._base is not None or y._base is not None) and _state.enabled:
+            refresh_view(x)
+            refresh_view(y)
         out = prim.forward(x._data, y._data, **params)
     else:
+        if _state.enabled:
+            for t in inputs:
+                refresh_view(t)
         out = prim.forward(*[t._data for t in inputs], **params)
     if prim.extras:
         out, by_products = out

@@ -18,7 +18,7 @@ import numpy as np
 from .. import _dtype
 from ..autograd import grad_mode
 from ..tensor import Tensor, _wrap
-from . import indexing, kernels, math, shape, unary
+from . import _primitive, indexing, kernels, math, shape, unary
 from ._convert import normalize_axis
 
 _state = grad_mode.state
@@ -78,7 +78,8 @@ def _rebase_view(target: Tensor, base: Tensor, position: tuple,
     _store(target, new_view._data, op)
     base.grad_fn = new_base.grad_fn
     base._rg = new_base._rg
-    reread = indexing.getitem_copy(new_base, index=position, shape=base._data.shape)
+    # read back through a view node, so that the view's history leads to the base's vertex
+    reread = indexing.getitem(new_base, index=position, shape=base._data.shape)
     target.grad_fn = reread.grad_fn
     target._rg = reread._rg
     return target
@@ -401,3 +402,6 @@ def _index_put(old: Tensor, index: Any, value: Any) -> Tensor:
             # forward while the gradient still flows through the summing index_add
             placed = math.add(placed, _wrap(written - placed._data))
     return math.where(_wrap(mask), placed, old)
+
+
+_primitive.view_position = _position_in
