@@ -1,11 +1,11 @@
 """Tests driven by the op table (tests/ops/specs.py).
 
 For every case: gradcheck and gradgradcheck in float64 (first and second derivatives
-against central differences), and the values and gradients of PyTorch from the same
-inputs, in float64 and in float32. The PyTorch gradient compared is that of
-``sum(out * w)`` for fixed random weights ``w``, a vector-Jacobian product that sees every
-element of the Jacobian's rows. Hypothesis then draws further shapes for the broadcasting
-and reduction entries.
+against central differences; third order too on the small cases), and the values and
+gradients of PyTorch from the same inputs, in float64 and in float32. The PyTorch gradient
+compared is that of ``sum(out * w)`` for fixed random weights ``w``, a vector-Jacobian
+product that sees every element of the Jacobian's rows. Hypothesis then draws further
+shapes for the broadcasting and reduction entries.
 """
 
 from __future__ import annotations
@@ -60,6 +60,30 @@ def test_gradcheck(spec: OpSpec, c: Case) -> None:
 @pytest.mark.parametrize(("spec", "c"), SMOOTH, ids=SMOOTH_IDS)
 def test_gradgradcheck(spec: OpSpec, c: Case) -> None:
     _check(gradgradcheck, spec, c)
+
+
+# third order on the small cases: gradgradcheck of the first-order gradient, whose rules ran
+# under create_graph, so one rule serving every order is checked once more
+SMALL = [(spec, c) for spec, c in SMOOTH
+         if 0 < sum(int(np.prod(s)) for s in (c.shapes or [np.shape(v) for v in c.values])) <= 8
+         and all(0 not in s for s in c.shapes)]
+
+
+@pytest.mark.parametrize(("spec", "c"), SMALL, ids=[f"{spec.name}-{c.id}" for spec, c in SMALL])
+def test_third_order(spec: OpSpec, c: Case) -> None:
+    inputs = [chainrule.tensor(a, dtype=chainrule.float64, requires_grad=True)
+              for a in c.make_inputs(spec, f"{spec.name}-{c.id}")]
+
+    def first_order(*xs: Any) -> tuple:
+        outs = [o for o in _outputs(spec.call(chainrule, list(xs), c.kwargs))
+                if o.dtype.is_floating_point and o.requires_grad]
+        # fixed weights: the gradient of sum(out * w) is a smooth function of the inputs
+        loss = sum((o * chainrule.linspace(0.3, 1.7, o.numel(), dtype=chainrule.float64)
+                    .reshape(o.shape)).sum() for o in outs)
+        grads = chainrule.autograd.grad(loss, xs, create_graph=True, allow_unused=True)
+        return tuple(chainrule.zeros_like(x) if g is None else g for g, x in zip(grads, xs))
+
+    assert gradgradcheck(first_order, inputs, atol=spec.atol, rtol=spec.rtol)
 
 
 @pytest.mark.parametrize(("spec", "c"), CASES, ids=IDS)
