@@ -195,3 +195,16 @@ def test_random_split_lengths_and_fractions():
     assert [len(p) for p in uneven] == [6, 5]
     with pytest.raises(ValueError, match=r"sum of input lengths \(9\) does not equal .* \(10\)"):
         random_split(ds, [5, 4])
+
+
+def test_tensor_dataset_batches_equal_stacked_samples():
+    ds = TensorDataset(chainrule.randn(9, 2, 3), chainrule.arange(9), chainrule.rand(9) > 0.5)
+    gen = lambda: chainrule.Generator().manual_seed(5)  # noqa: E731
+    fast = list(DataLoader(ds, batch_size=4, shuffle=True, generator=gen()))
+    generic = list(DataLoader(Subset(ds, range(9)), batch_size=4, shuffle=True, generator=gen()))
+    assert len(fast) == len(generic) == 3
+    for batch, expected in zip(fast, generic):
+        assert isinstance(batch, list) and len(batch) == 3
+        for a, b in zip(batch, expected):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a.numpy(), b.numpy())

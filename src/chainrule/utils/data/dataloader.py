@@ -7,7 +7,7 @@ from typing import Any
 
 from ...ops.creation import Generator
 from ._collate import default_collate, default_convert
-from .dataset import Dataset, IterableDataset
+from .dataset import Dataset, IterableDataset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 
@@ -106,6 +106,12 @@ class DataLoader:
         if self.batch_sampler is None:
             for index in self.sampler:
                 yield collate(dataset[index])
+            return
+        if type(dataset) is TensorDataset and collate is default_collate:
+            # the same batch as stacking the samples (a list of stacked columns), gathered
+            # with one index per tensor instead of one per sample
+            for indices in self.batch_sampler:
+                yield [t[list(indices)] for t in dataset.tensors]
             return
         getitems = getattr(dataset, "__getitems__", None)
         for indices in self.batch_sampler:
