@@ -121,7 +121,7 @@ def binary_cross_entropy(x, t, weight):
 
 @binary_cross_entropy.defvjp
 def _(xp, g, saved, p, needs):
-    # dL/dx = w (x - t) / max(x (1 - x), 1e-12); dL/dt = w (log(1 - x) - log x), clamped
+    # dL/dx = w (x - t) / max(x (1 - x), 1e-12); dL/dt = -w logit(x), unclamped as PyTorch
     x, t = saved
     if p["weight"] is not None:
         g = g * p["weight"]
@@ -130,12 +130,6 @@ def _(xp, g, saved, p, needs):
         spread = x * (1 - x)
         gx = g * (x - t) / xp.where(spread > _EPSILON, spread, _EPSILON)
     if needs[1]:
-        gt = g * (_clamped_log(xp, 1 - x) - _clamped_log(xp, x))
+        with np.errstate(divide="ignore"):  # +-inf at x = 0 or 1, as PyTorch
+            gt = g * (xp.log(1 - x) - xp.log(x))
     return (gx, gt)
-
-
-def _clamped_log(xp, v):
-    # max(log v, -100), with log taken only where it is above the floor (no -inf to
-    # multiply by a zero gradient)
-    above = v > np.exp(_LOG_FLOOR)
-    return xp.where(above, xp.log(xp.where(above, v, 1.0)), _LOG_FLOOR)

@@ -402,14 +402,16 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def _softplus_unit(input: Tensor) -> Tensor:
-    """log(1 + e^x), computed as m + log(e^-m + e^(x-m)) with m = max(x, 0) held constant.
+    """log(1 + e^x) = x + log1p(e^-x) for x > 0, log1p(e^x) otherwise.
 
-    Shifting by m keeps both exponents <= 0 (no overflow), and since the value does not
-    depend on m, treating it as a constant gives the exact gradient sigmoid(x) everywhere,
-    including x = 0 where max has a kink.
+    Each branch sees its input clamped to its own side of 0, so no exponential overflows
+    and the branch not taken contributes a zero (not NaN) gradient; at x = 0 the second
+    branch gives the exact slope 1/2 (clamp passes the gradient at its bound).
     """
-    m = math.relu(input).detach()
-    return m + math.log(math.exp(-m) + math.exp(input - m))
+    positive = input.clamp(min=0)
+    negative = input.clamp(max=0)
+    return math.where(input > 0, positive + math.log1p(math.exp(-positive)),
+                      math.log1p(math.exp(negative)))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -832,6 +834,13 @@ def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "kl_div", ("batchmean",))
+    if reduction == "mean":
+        warnings.warn(
+            "kl_div: reduction 'mean' divides the total loss by both the batch size and the "
+            "support size; 'batchmean' divides only by the batch size, and aligns with the KL "
+            "div math definition.",
+            stacklevel=2,
+        )
     if log_target:
         loss = math.exp(target) * (target - input)
     else:

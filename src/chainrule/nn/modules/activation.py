@@ -321,9 +321,8 @@ def _simple(name: str, function: Any, doc: str, inplace: bool = False) -> type:
         return function(input, self.inplace) if inplace else function(input)
 
     namespace = {"forward": forward, "__doc__": doc, "__module__": __name__}
-    if inplace:
+    if inplace:  # PyTorch's repr of these shows no inplace flag
         namespace["__init__"] = __init__
-        namespace["extra_repr"] = lambda self: _inplace_repr(self.inplace)
     return type(name, (Module,), namespace)
 
 
