@@ -56,9 +56,27 @@ def _broadcastable(s1: tuple, s2: tuple) -> bool:
     return True
 
 
-def _with_scalar(t: Tensor, scalar: Any) -> Tensor:
-    dtype = scalar_dtype(t, scalar)
-    return t if dtype == t._data.dtype else cast(t, dtype)
+def _scalar_operand(t: Tensor, value: Any) -> tuple[Tensor, Any] | None:
+    """``(t, value)`` ready for a tensor-with-scalar primitive, or None if ``value`` is not
+    a real number. NumPy scalars become Python numbers (they must not change the result's
+    dtype); ``t`` is promoted as PyTorch does (an int tensor with a float becomes float32);
+    an int out of an integer dtype's range wraps, as PyTorch's does."""
+    kind = type(value)
+    if kind is float and t._data.dtype.kind == "f":
+        return t, value  # the common case, decided with two checks
+    if kind is not float and kind is not int and kind is not bool:
+        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+            value = value.item()
+        elif not is_scalar(value):
+            return None
+    dtype = scalar_dtype(t, value)
+    if dtype != t._data.dtype:
+        t = cast(t, dtype)
+    if dtype.kind in "iu" and type(value) is int:
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            value = np.array(value).astype(dtype)
+    return t, value
 
 
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
@@ -70,10 +88,13 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     if alpha != 1:
         other = mul(other, alpha)
     if isinstance(input, Tensor):
-        if is_scalar(other):
-            return binary.add_scalar(_with_scalar(input, other), other=other)
-    elif isinstance(other, Tensor) and is_scalar(input):
-        return binary.add_scalar(_with_scalar(other, input), other=input)
+        pair = _scalar_operand(input, other)
+        if pair is not None:
+            return binary.add_scalar(pair[0], other=pair[1])
+    elif isinstance(other, Tensor):
+        pair = _scalar_operand(other, input)
+        if pair is not None:
+            return binary.add_scalar(pair[0], other=pair[1])
     return _tensor_tensor("add", binary.add, input, other)
 
 
@@ -82,20 +103,26 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     if alpha != 1:
         other = mul(other, alpha)
     if isinstance(input, Tensor):
-        if is_scalar(other):
-            return binary.add_scalar(_with_scalar(input, other), other=-other)
-    elif isinstance(other, Tensor) and is_scalar(input):
-        return binary.rsub_scalar(_with_scalar(other, input), other=input)
+        pair = _scalar_operand(input, other)
+        if pair is not None:
+            return binary.add_scalar(pair[0], other=-pair[1])
+    elif isinstance(other, Tensor):
+        pair = _scalar_operand(other, input)
+        if pair is not None:
+            return binary.rsub_scalar(pair[0], other=pair[1])
     return _tensor_tensor("sub", binary.sub, input, other)
 
 
 def mul(input: Any, other: Any) -> Tensor:
     """Elementwise product with broadcasting."""
     if isinstance(input, Tensor):
-        if is_scalar(other):
-            return binary.mul_scalar(_with_scalar(input, other), other=other)
-    elif isinstance(other, Tensor) and is_scalar(input):
-        return binary.mul_scalar(_with_scalar(other, input), other=input)
+        pair = _scalar_operand(input, other)
+        if pair is not None:
+            return binary.mul_scalar(pair[0], other=pair[1])
+    elif isinstance(other, Tensor):
+        pair = _scalar_operand(other, input)
+        if pair is not None:
+            return binary.mul_scalar(pair[0], other=pair[1])
     return _tensor_tensor("mul", binary.mul, input, other)
 
 
@@ -114,10 +141,13 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
             return _wrap(rounded._data.astype(kind._data.dtype))
         return rounded
     if isinstance(input, Tensor):
-        if is_scalar(other):
-            return binary.div_scalar(floating(input), other=other)
-    elif isinstance(other, Tensor) and is_scalar(input):
-        return binary.rdiv_scalar(floating(other), other=input)
+        pair = _scalar_operand(floating(input), other)
+        if pair is not None:
+            return binary.div_scalar(pair[0], other=pair[1])
+    elif isinstance(other, Tensor):
+        pair = _scalar_operand(floating(other), input)
+        if pair is not None:
+            return binary.rdiv_scalar(pair[0], other=pair[1])
     a, b = _pair("div", input, other)
     return _tensor_tensor("div", binary.div, floating(a), floating(b))
 
@@ -130,10 +160,13 @@ subtract = sub
 def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001 - PyTorch's name
     """``input ** exponent``; either side may be a Python number."""
     if isinstance(input, Tensor):
-        if is_scalar(exponent):
-            return unary.pow_scalar(_with_scalar(input, exponent), exponent=exponent)
-    elif isinstance(exponent, Tensor) and is_scalar(input):
-        return unary.rpow_scalar(_with_scalar(exponent, input), base=input)
+        pair = _scalar_operand(input, exponent)
+        if pair is not None:
+            return unary.pow_scalar(pair[0], exponent=pair[1])
+    elif isinstance(exponent, Tensor):
+        pair = _scalar_operand(exponent, input)
+        if pair is not None:
+            return unary.rpow_scalar(pair[0], base=pair[1])
     return _tensor_tensor("pow", binary.pow_, input, exponent)
 
 
@@ -179,7 +212,9 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
         return _clamp_tensor(input, None if min is None else as_tensor_arg(min, "clamp"),
                              None if max is None else as_tensor_arg(max, "clamp"))
     scalar = min if min is not None else max
-    return unary.clamp_scalar(_with_scalar(input, scalar), min=min, max=max)
+    dtype = scalar_dtype(input, scalar)
+    return unary.clamp_scalar(input if dtype == input._data.dtype else cast(input, dtype),
+                              min=min, max=max)
 
 
 def _clamp_tensor(x: Tensor, lo: Tensor | None, hi: Tensor | None) -> Tensor:
