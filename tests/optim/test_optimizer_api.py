@@ -210,6 +210,7 @@ def test_add_param_group_and_named_params():
     (lambda w: RMSprop([w], alpha=-1), ValueError, "alpha"),
     (lambda w: LBFGS([{"params": [w]}, {"params": [w * 1]}]), ValueError, "non-leaf"),
     (lambda w: LBFGS([w], line_search_fn="armijo"), ValueError, "strong_wolfe"),
+    (lambda w: Adam([w], differentiable=True), NotImplementedError, "without recording a graph"),
 ])
 def test_construction_errors(make, error, message):
     w = chainrule.ones(2, requires_grad=True)

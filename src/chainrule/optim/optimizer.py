@@ -47,6 +47,12 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
+        if defaults.get("differentiable"):
+            raise NotImplementedError(
+                f"{type(self).__name__}(differentiable=True): chainrule's optimizers update the "
+                f"parameters in place without recording a graph; differentiate through an "
+                f"update written with tensor ops instead"
+            )
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{type(self).__name__}: params should be an iterable of Tensors or dicts, but got "

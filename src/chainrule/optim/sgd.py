@@ -65,7 +65,8 @@ class SGD(Optimizer):
                         buf = state["momentum_buffer"] = _wrap(np.array(d_p, copy=True))
                     else:
                         np.multiply(buf._data, momentum, out=buf._data)
-                        buf._data += (1 - group["dampening"]) * d_p
+                        dampening = group["dampening"]
+                        buf._data += d_p if dampening == 0 else (1 - dampening) * d_p
                     d_p = d_p + momentum * buf._data if group["nesterov"] else buf._data
                 p._data -= lr * d_p
                 _bump_version(p)
