@@ -229,6 +229,11 @@ def test_corrupt_header_is_named(content, message, tmp_path):
         chainrule.load(io.BytesIO(content))
 
 
+def test_saving_into_a_missing_directory_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="the directory .*nowhere.* does not exist"):
+        chainrule.save({"w": chainrule.ones(1)}, tmp_path / "nowhere" / "w.safetensors")
+
+
 def test_map_location_other_than_cpu_is_refused(tmp_path):
     path = _checkpoint(tmp_path)
     assert chainrule.load(path, map_location="cpu")["b"].shape == (4,)

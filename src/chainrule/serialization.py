@@ -164,7 +164,7 @@ def _decode(node: Any, tensors: dict[str, Tensor]) -> Any:
     if tag == "tensor":
         return tensors[body]
     if tag == "dict":
-        return {_hashable(_decode(k, tensors)): _decode(v, tensors) for k, v in body}
+        return {_decode(k, tensors): _decode(v, tensors) for k, v in body}
     if tag == "tuple":
         return tuple(_decode(v, tensors) for v in body)
     if tag == "float":
@@ -172,13 +172,13 @@ def _decode(node: Any, tensors: dict[str, Tensor]) -> Any:
     raise ValueError(f"unknown tag {tag!r}")
 
 
-def _hashable(key: Any) -> Any:
-    return tuple(map(_hashable, key)) if isinstance(key, list) else key
-
-
 # ------------------------------------------------------------------- the file
 def _atomic_save_file(arrays: dict[str, np.ndarray], path: str, metadata: dict[str, str]) -> None:
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            f"chainrule.save: cannot write {path!r}: the directory {directory!r} does not exist"
+        )
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     # created with 0o666 so the umask applies as for any new file; an existing checkpoint
     # keeps its mode. The writer recreates the file (as 0o600), so the mode is set after it.
