@@ -140,9 +140,6 @@ def test_basic_getitem_is_a_view(case):
         np.testing.assert_array_equal(x.numpy(), expected)
 
 
-@pytest.mark.xfail(strict=True, reason="ops/indexing.py getitem returns x[index], which NumPy "
-                   "makes a scalar copy when every dim gets an integer (op rules; "
-                   "x[index + (Ellipsis,)] would be a 0-d view)")
 def test_integer_index_to_0d_is_a_view():
     for lib in (torch, cr):
         x = lib.zeros(3)

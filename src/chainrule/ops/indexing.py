@@ -8,13 +8,19 @@ primitive below for tensors.
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import kernels
 from ._primitive import LINEAR, primitive
 
 
 @primitive("getitem", view=True, backward_name="IndexBackward0", jvp=LINEAR)
 def getitem(x, index, shape):
-    return x[index]
+    out = x[index]
+    if type(out) is not np.ndarray:
+        # every dim took an integer: NumPy hands back a scalar copy, PyTorch a 0-d view
+        out = x[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
+    return out
 
 
 def _getitem_vjp(xp, g, saved, p, needs):
