@@ -1,7 +1,8 @@
-"""Convolution and pooling (``chainrule.nn.functional``), composed from sliding windows.
+"""The functional forms of the layers over windows and sequences (``chainrule.nn.functional``):
+convolution, pooling and attention, all compositions of differentiable ops.
 
-Every op here is ``im2col``/``col2im`` (ops/nn_kernels.py) plus ordinary differentiable
-ops, so it is differentiable to any order:
+Convolution and pooling are ``im2col``/``col2im`` (ops/nn_kernels.py) plus ordinary ops,
+so they are differentiable to any order:
 
 - conv2d: im2col, then one matmul of the (out, in*kh*kw) weight with the columns;
 - conv_transpose2d: the transposed weight times the image, then col2im (the adjoint);
@@ -9,23 +10,27 @@ ops, so it is differentiable to any order:
   ``where`` (so the gradient reaches that element only, as PyTorch);
 - average pooling: im2col, a sum over each window, a division by PyTorch's divisor;
 - adaptive average pooling: two averaging matrices, ``A_h @ x @ A_w^T``.
+
+Attention is ``softmax(q k^T * scale + mask) v`` in matmuls, as PyTorch's reference path.
 """
 
 from __future__ import annotations
 
+from math import sqrt
 from typing import Any
 
 import numpy as np
 
 from ..ops import math, nn_kernels
-from ..ops.creation import from_numpy
+from ..ops.creation import from_numpy, zeros
 from ..ops.kernels import windows_out
+from ..ops.shape import cat, pad
 from ..tensor import Tensor
 
 __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold",
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
-    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d", "scaled_dot_product_attention", "multi_head_attention_forward",
 ]
 
 
@@ -463,3 +468,199 @@ def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
     size = _single(output_size, "adaptive_avg_pool1d", "output_size")
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
 
+
+
+# ------------------------------------------------------------------ attention
+def _dropout(x: Tensor, p: float) -> Tensor:
+    # imported here: nn.functional re-exports this module at its end
+    from .functional import dropout
+
+    return dropout(x, p, True)
+
+
+def _safe_softmax(scores: Tensor) -> Tensor:
+    """Softmax over the last dim, 0 (not NaN) on rows where every score is -inf, as
+    PyTorch's scaled_dot_product_attention: a query that may attend nowhere gets 0."""
+    empty = np.isneginf(scores._data).all(axis=-1, keepdims=True)
+    if not empty.any():
+        return math.softmax(scores, -1)
+    empty = from_numpy(empty)
+    return math.where(empty, 0.0, math.softmax(math.where(empty, 0.0, scores), -1))
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Tensor | None = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """``softmax(q k^T * scale + mask) v`` over (..., L, E) queries and (..., S, E) keys.
+
+    A bool ``attn_mask`` marks the pairs that may attend (True = take part); a float mask
+    is added to the scores. ``is_causal`` masks the upper triangle. ``scale`` defaults to
+    1/sqrt(E). Rows with nothing to attend to give 0.
+
+    >>> q = k = v = chainrule.randn(2, 4, 5, 8)      # (N, heads, L, E)
+    >>> F.scaled_dot_product_attention(q, k, v, is_causal=True).shape
+    chainrule.Size([2, 4, 5, 8])
+    """
+    op = "scaled_dot_product_attention"
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise RuntimeError(f"{op}(): query {tuple(query.shape)}, key {tuple(key.shape)} and "
+                           f"value {tuple(value.shape)} must share E (query/key) and S (key/value)")
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        # grouped-query attention: each key/value head serves a group of query heads
+        repeats = query.shape[-3] // key.shape[-3]
+        key, value = (t.unsqueeze(-3).expand(*t.shape[:-2], repeats, *t.shape[-2:])
+                      .reshape(*t.shape[:-3], query.shape[-3], *t.shape[-2:]) for t in (key, value))
+    length, source = query.shape[-2], key.shape[-2]
+    factor = 1.0 / sqrt(query.shape[-1]) if scale is None else scale
+    scores = math.matmul(query, key.transpose(-2, -1)) * factor
+    if is_causal:
+        if attn_mask is not None:
+            raise RuntimeError(f"{op}(): explicit attn_mask should not be set when is_causal=True")
+        attn_mask = from_numpy(np.tril(np.ones((length, source), dtype=bool)))
+    if attn_mask is not None:
+        if attn_mask._data.dtype == np.bool_:
+            scores = scores.masked_fill(attn_mask.logical_not(), -np.inf)
+        else:
+            scores = scores + attn_mask
+    weights = _safe_softmax(scores)
+    if dropout_p > 0:
+        weights = _dropout(weights, dropout_p)
+    return math.matmul(weights, value)
+
+
+def _float_mask(mask: Tensor | None, dtype: Any, name: str) -> Tensor | None:
+    """A bool mask (True = masked out, as nn.MultiheadAttention) as an additive float mask."""
+    if mask is None:
+        return None
+    if mask._data.dtype == np.bool_:
+        return from_numpy(np.where(mask._data, -np.inf, 0.0).astype(dtype))
+    if not mask.is_floating_point():
+        raise RuntimeError(f"multi_head_attention_forward(): {name} must be bool or floating, got "
+                           f"{mask.dtype}")
+    return mask
+
+
+def _in_projection(query: Tensor, key: Tensor, value: Tensor, embed_dim: int,
+                   in_proj_weight: Tensor | None, in_proj_bias: Tensor | None,
+                   separate: tuple | None) -> tuple:
+    """q, k, v = the three projections; one matmul when query, key and value are one tensor."""
+    biases = (None,) * 3 if in_proj_bias is None else tuple(
+        in_proj_bias[i * embed_dim:(i + 1) * embed_dim] for i in range(3))
+    if separate is not None:
+        return tuple(math.linear(x, w, b) for x, w, b in zip((query, key, value), separate, biases))
+    if query is key and key is value:
+        packed = math.linear(query, in_proj_weight, in_proj_bias)
+        return tuple(packed[..., i * embed_dim:(i + 1) * embed_dim] for i in range(3))
+    weights = tuple(in_proj_weight[i * embed_dim:(i + 1) * embed_dim] for i in range(3))
+    return tuple(math.linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases))
+
+
+def multi_head_attention_forward(
+        query: Tensor, key: Tensor, value: Tensor, embed_dim_to_check: int, num_heads: int,
+        in_proj_weight: Tensor | None, in_proj_bias: Tensor | None, bias_k: Tensor | None,
+        bias_v: Tensor | None, add_zero_attn: bool, dropout_p: float, out_proj_weight: Tensor,
+        out_proj_bias: Tensor | None, training: bool = True,
+        key_padding_mask: Tensor | None = None, need_weights: bool = True,
+        attn_mask: Tensor | None = None, use_separate_proj_weight: bool = False,
+        q_proj_weight: Tensor | None = None, k_proj_weight: Tensor | None = None,
+        v_proj_weight: Tensor | None = None, static_k: Tensor | None = None,
+        static_v: Tensor | None = None, average_attn_weights: bool = True,
+        is_causal: bool = False) -> tuple:
+    """Multi-head attention over sequence-first (L, N, E) inputs (or unbatched (L, E)), as
+    PyTorch's: returns the output (L, N, E) and, with ``need_weights``, the attention
+    weights (N, L, S) averaged over heads (or (N, heads, L, S)).
+
+    Masks: ``key_padding_mask`` (N, S) and ``attn_mask`` (L, S) or (N*heads, L, S); in bool
+    masks True marks what may NOT be attended to; float masks are added to the scores.
+    """
+    op = "multi_head_attention_forward"
+    unbatched = query.ndim == 2
+    if unbatched:
+        query, key, value = (t.unsqueeze(1) for t in (query, key, value))
+        if key_padding_mask is not None:
+            key_padding_mask = key_padding_mask.unsqueeze(0)
+    length, batch, embed_dim = query.shape
+    if embed_dim != embed_dim_to_check or embed_dim % num_heads:
+        raise RuntimeError(f"{op}(): query of shape {tuple(query.shape)}: expected embed_dim "
+                           f"{embed_dim_to_check}, divisible by num_heads={num_heads}")
+    if is_causal and attn_mask is None:
+        raise RuntimeError(f"{op}(): need attn_mask if specifying the is_causal hint")
+    head_dim = embed_dim // num_heads
+    dtype = query._data.dtype
+    causal_hint = is_causal and key_padding_mask is None and not need_weights
+    attn_mask = None if causal_hint else _float_mask(attn_mask, dtype, "attn_mask")
+    key_padding_mask = _float_mask(key_padding_mask, dtype, "key_padding_mask")
+    if attn_mask is not None:
+        expected = (length, key.shape[0]) if attn_mask.ndim == 2 else \
+            (batch * num_heads, length, key.shape[0])
+        if tuple(attn_mask.shape) != expected:
+            raise RuntimeError(f"{op}(): attn_mask of shape {tuple(attn_mask.shape)}, expected "
+                               f"{expected}")
+        if attn_mask.ndim == 2:
+            attn_mask = attn_mask.unsqueeze(0)
+
+    separate = (q_proj_weight, k_proj_weight, v_proj_weight) if use_separate_proj_weight else None
+    q, k, v = _in_projection(query, key, value, embed_dim, in_proj_weight, in_proj_bias, separate)
+    if bias_k is not None and bias_v is not None:
+        # one more key/value position, learned, that every query may attend to
+        k = cat([k, bias_k.expand(1, batch, embed_dim)], 0)
+        v = cat([v, bias_v.expand(1, batch, embed_dim)], 0)
+        attn_mask = _pad_last(attn_mask)
+        key_padding_mask = _pad_last(key_padding_mask)
+    # (L, N, E) -> (N*heads, L, head_dim)
+    q = q.reshape(length, batch * num_heads, head_dim).transpose(0, 1)
+    k = (k.reshape(k.shape[0], batch * num_heads, head_dim).transpose(0, 1) if static_k is None
+         else static_k)
+    v = (v.reshape(v.shape[0], batch * num_heads, head_dim).transpose(0, 1) if static_v is None
+         else static_v)
+    if add_zero_attn:
+        k = cat([k, zeros((batch * num_heads, 1, head_dim), dtype=dtype)], 1)
+        v = cat([v, zeros((batch * num_heads, 1, head_dim), dtype=dtype)], 1)
+        attn_mask = _pad_last(attn_mask)
+        key_padding_mask = _pad_last(key_padding_mask)
+    source = k.shape[1]
+    if key_padding_mask is not None:
+        if tuple(key_padding_mask.shape) != (batch, source):
+            raise RuntimeError(f"{op}(): key_padding_mask of shape "
+                               f"{tuple(key_padding_mask.shape)}, expected {(batch, source)}")
+        padding = key_padding_mask.reshape(batch, 1, 1, source).expand(
+            batch, num_heads, 1, source).reshape(batch * num_heads, 1, source)
+        attn_mask = padding if attn_mask is None else attn_mask + padding
+    if not training:
+        dropout_p = 0.0
+
+    if need_weights:
+        # PyTorch's explicit path: weights = softmax(q k^T / sqrt(d) + mask), NaN on rows
+        # with nothing to attend to
+        scores = math.matmul(q * sqrt(1.0 / head_dim), k.transpose(1, 2))
+        if attn_mask is not None:
+            scores = scores + attn_mask
+        weights = math.softmax(scores, -1)
+        if dropout_p > 0:
+            weights = _dropout(weights, dropout_p)
+        out = math.matmul(weights, v)
+        weights = weights.reshape(batch, num_heads, length, source)
+        if average_attn_weights:
+            weights = weights.mean(1)
+    else:
+        if attn_mask is not None:
+            attn_mask = (attn_mask.unsqueeze(0) if attn_mask.shape[0] == 1
+                         else attn_mask.reshape(batch, num_heads, -1, source))
+        out = scaled_dot_product_attention(
+            q.reshape(batch, num_heads, length, head_dim), k.reshape(batch, num_heads, source, head_dim),
+            v.reshape(batch, num_heads, source, head_dim), attn_mask, dropout_p, causal_hint)
+        out = out.reshape(batch * num_heads, length, head_dim)
+        weights = None
+    # (N*heads, L, head_dim) -> (L, N, E), then the output projection
+    out = math.linear(out.transpose(0, 1).reshape(length, batch, embed_dim), out_proj_weight,
+                      out_proj_bias)
+    if unbatched:
+        out = out.squeeze(1)
+        weights = None if weights is None else weights.squeeze(0)
+    return out, weights
+
+
+def _pad_last(mask: Tensor | None) -> Tensor | None:
+    """A mask with one more (unmasked) key position."""
+    return None if mask is None else pad(mask, (0, 1))
