@@ -32,7 +32,9 @@ def cross_entropy(x, target, row_w, valid, weight, smoothing, scale):
     rows = np.arange(x.shape[0])
     peak = x.max(axis=1, keepdims=True)
     shifted = x - peak
-    lse = np.log(np.exp(shifted).sum(axis=1))
+    e = np.exp(shifted)
+    total = e.sum(axis=1)
+    lse = np.log(total)
     loss = lse - shifted[rows, target]
     if row_w is not None:
         loss *= row_w
@@ -45,18 +47,19 @@ def cross_entropy(x, target, row_w, valid, weight, smoothing, scale):
         loss = (1 - smoothing) * loss + (smoothing / classes) * spread
     if scale is not None:
         loss = np.asarray(loss.sum() * scale, dtype=x.dtype)
-    return loss, (lse + peak[:, 0],)
+    # kept for the backward: lse (the softmax's shift) and e / total, the softmax itself
+    return loss, (lse + peak[:, 0], e, total)
 
 
 @cross_entropy.defvjp
 def _(xp, g, saved, p, needs):
     # d loss_i/d x_ic = (1 - eps) w_{t_i} (p_ic - [c = t_i]) + eps/C (W p_ic - w_c),
     # p = softmax(x_i), W = sum_c w_c; rows scaled by g (and the reduction's scale)
-    x, lse = saved
-    return (_cross_entropy_grad(xp, g, x, lse, p),)
+    x, lse, e, total = saved
+    return (_cross_entropy_grad(xp, g, x, lse, p, e, total),)
 
 
-def _cross_entropy_grad(xp, g, x, lse, p):
+def _cross_entropy_grad(xp, g, x, lse, p, e=None, total=None):
     target, row_w, valid, weight = p["target"], p["row_w"], p["valid"], p["weight"]
     eps, scale = p["smoothing"], p["scale"]
     rows, classes = x.shape
@@ -69,14 +72,13 @@ def _cross_entropy_grad(xp, g, x, lse, p):
     else:
         coef = hit
     if isinstance(x, np.ndarray):
-        # plain backward: softmax from the saved log-sum-exp, the target column updated in
-        # place; the same math as the branch below, in fewer passes
-        grad = np.exp(x - lse[:, None])
-        grad *= np.broadcast_to(coef, (rows,))[:, None]
-        grad[np.arange(rows), target] -= (1 - eps) * np.broadcast_to(hit, (rows,))
+        # plain backward: the forward's exponentials scaled by coef / total in one pass, the
+        # target column updated in place; the same math as the branch below
+        grad = e * (coef / total)[:, None]
+        grad[np.arange(rows), target] -= (1 - eps) * hit
         if eps:
             w = 1.0 if weight is None else weight[None, :]
-            grad -= (eps / classes) * np.broadcast_to(spread, (rows,))[:, None] * w
+            grad -= (eps / classes) * (spread[:, None] if np.ndim(spread) else spread) * w
         return grad
     # recorded backward: lse is a constant here, so softmax is normalised explicitly
     # (exp(x - c) / sum exp(x - c) for any constant c) to keep its derivative in x
