@@ -39,7 +39,8 @@ def _pair(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
 
 
 def _tensor_tensor(op: str, prim: Any, a: Any, b: Any) -> Tensor:
-    a, b = _pair(op, a, b)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype is b._data.dtype):
+        a, b = _pair(op, a, b)
     try:
         return prim(a, b)
     except ValueError:
@@ -88,6 +89,8 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     if alpha != 1:
         other = mul(other, alpha)
     if isinstance(input, Tensor):
+        if isinstance(other, Tensor):
+            return _tensor_tensor("add", binary.add, input, other)
         pair = _scalar_operand(input, other)
         if pair is not None:
             return binary.add_scalar(pair[0], other=pair[1])
@@ -103,6 +106,8 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     if alpha != 1:
         other = mul(other, alpha)
     if isinstance(input, Tensor):
+        if isinstance(other, Tensor):
+            return _tensor_tensor("sub", binary.sub, input, other)
         pair = _scalar_operand(input, other)
         if pair is not None:
             return binary.add_scalar(pair[0], other=-pair[1])
@@ -116,6 +121,8 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
 def mul(input: Any, other: Any) -> Tensor:
     """Elementwise product with broadcasting."""
     if isinstance(input, Tensor):
+        if isinstance(other, Tensor):
+            return _tensor_tensor("mul", binary.mul, input, other)
         pair = _scalar_operand(input, other)
         if pair is not None:
             return binary.mul_scalar(pair[0], other=pair[1])
@@ -250,6 +257,8 @@ clip = clamp
 
 def _unary_float(prim: Any, doc: str) -> Any:
     def op(input: Tensor) -> Tensor:
+        if isinstance(input, Tensor) and input._data.dtype.kind == "f":
+            return prim(input)
         return prim(floating(as_tensor_arg(input, prim.name)))
 
     op.__name__ = op.__qualname__ = prim.name
