@@ -183,3 +183,11 @@ def test_errors_name_the_layer_and_shapes():
         lstm(cr.randn(5, 2, 3, dtype=cr.float64))
     with pytest.raises(ValueError, match="nonlinearity"):
         nn.RNN(3, 4, nonlinearity="sigmoid")
+
+
+def test_all_weights_and_flatten_parameters_like_torch():
+    kwargs = {"input_size": 3, "hidden_size": 4, "num_layers": 2, "bidirectional": True, "proj_size": 2}
+    ours, theirs = nn.LSTM(**kwargs), torch.nn.LSTM(**kwargs)
+    ours.flatten_parameters()  # a no-op kept for code written for cuDNN
+    assert [[tuple(p.shape) for p in group] for group in ours.all_weights] == \
+        [[tuple(p.shape) for p in group] for group in theirs.all_weights]

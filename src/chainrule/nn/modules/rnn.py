@@ -160,6 +160,17 @@ class RNNBase(Module):
         for weight in self.parameters():
             init.uniform_(weight, -bound, bound)
 
+    def flatten_parameters(self) -> None:
+        """Nothing to do: PyTorch packs the weights into one buffer for cuDNN; code written
+        for it calls this, so it is kept as a no-op."""
+
+    @property
+    def all_weights(self) -> list:
+        """The parameters of each layer and direction, in PyTorch's order."""
+        directions = 2 if self.bidirectional else 1
+        return [[p for p in self._layer_parameters(layer, direction) if p is not None]
+                for layer in range(self.num_layers) for direction in range(directions)]
+
     def _layer_parameters(self, layer: int, direction: int) -> tuple:
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         get = self._parameters.get
