@@ -165,6 +165,23 @@ def test_strict_loading_errors_like_pytorch():
     assert missing == ["fc.bias"]
 
 
+def test_unexpected_keys_across_submodules_in_pytorchs_order():
+    ours, theirs = _nested(nn), _nested(tnn)
+    extra = ["heads.c.weight", "encoder.1.weight", "zzz", "extra.0.bias", "heads.a.weight.x"]
+    sd_ours = {k: cr.tensor(v.numpy()) for k, v in theirs.state_dict().items()}
+    sd_theirs = dict(theirs.state_dict())
+    for key in extra:
+        sd_ours[key], sd_theirs[key] = cr.zeros(1), torch.zeros(1)
+    del sd_ours["heads.b.weight"], sd_theirs["heads.b.weight"]
+    with pytest.raises(RuntimeError) as ours_error:
+        ours.load_state_dict(sd_ours)
+    with pytest.raises(RuntimeError) as theirs_error:
+        theirs.load_state_dict(sd_theirs)
+    assert str(ours_error.value) == str(theirs_error.value)
+    assert ours.load_state_dict(sd_ours, strict=False) == theirs.load_state_dict(
+        sd_theirs, strict=False)
+
+
 def test_size_mismatch_message():
     ours, theirs = nn.Linear(3, 2), tnn.Linear(3, 2)
     with pytest.raises(RuntimeError) as ours_error:
@@ -172,6 +189,14 @@ def test_size_mismatch_message():
     with pytest.raises(RuntimeError) as theirs_error:
         theirs.load_state_dict({"weight": torch.zeros(2, 4), "bias": torch.zeros(2)})
     assert str(ours_error.value) == str(theirs_error.value).replace("torch.", "chainrule.")
+
+
+def test_load_state_dict_assign_takes_the_given_tensors():
+    m = nn.Linear(2, 1)
+    weight = cr.ones(1, 2, dtype=cr.float64)
+    m.load_state_dict({"weight": weight, "bias": cr.zeros(1)}, assign=True)
+    assert isinstance(m.weight, nn.Parameter) and m.weight.requires_grad
+    assert m.weight.dtype == cr.float64 and m.weight._data is weight._data
 
 
 def test_load_state_dict_accepts_arrays_and_keeps_dtype():
@@ -358,6 +383,12 @@ def test_repr_matches_pytorch():
     _same_repr(nn.ModuleList([nn.Linear(2, 2) for _ in range(3)] + [nn.ReLU()]),
                tnn.ModuleList([tnn.Linear(2, 2) for _ in range(3)] + [tnn.ReLU()]))
     _same_repr(nn.ModuleList(), tnn.ModuleList())
+    _same_repr(nn.ParameterList([nn.Parameter(cr.ones(2, 3))]),
+               tnn.ParameterList([tnn.Parameter(torch.ones(2, 3))]))
+    _same_repr(nn.ParameterList([cr.ones(2), cr.ones(1, dtype=cr.float64)]),
+               tnn.ParameterList([torch.ones(2), torch.ones(1, dtype=torch.float64)]))
+    _same_repr(nn.ParameterDict({"a": cr.ones(2, 3), "b": cr.zeros(1)}),
+               tnn.ParameterDict({"a": torch.ones(2, 3), "b": torch.zeros(1)}))
     _same_repr(nn.Sequential(), tnn.Sequential())
 
 

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ...tensor import Tensor
 from ..parameter import Parameter
 from .module import Module
 
@@ -288,8 +289,8 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({i}): Parameter containing: [{p.dtype} of size "
-                         f"{'x'.join(str(s) for s in p.shape)}]" for i, p in enumerate(self))
+        # PyTorch's layout: each entry indented by two spaces inside the parentheses
+        return "\n".join(f"  ({i}): {_describe(p, str(p.dtype))}" for i, p in enumerate(self))
 
 
 class ParameterDict(Module):
@@ -333,13 +334,18 @@ class ParameterDict(Module):
             self[key] = value
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({k}): Parameter containing: [{p.dtype} of size "
-                         f"{'x'.join(str(s) for s in p.shape)}]" for k, p in self.items())
+        return "\n".join(f"  ({k}): {_describe(p, p.type())}" for k, p in self.items())
+
+
+def _describe(value: Any, kind: str) -> str:
+    if not isinstance(value, Tensor):
+        return repr(value)
+    size = "x".join(str(s) for s in value.shape)
+    what = "Parameter" if isinstance(value, Parameter) else "Tensor"
+    return f"{what} containing: [{kind} of size {size}]"
 
 
 def _as_parameter(value: Any) -> Any:
-    from ...tensor import Tensor
-
     if isinstance(value, Tensor) and not isinstance(value, Parameter):
         return Parameter(value)
     return value

@@ -54,7 +54,6 @@ class Module:
     """
 
     training: bool
-    _version: int = 1
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args or kwargs:
@@ -364,11 +363,20 @@ class Module:
         missing: list = []
         unexpected: list = []
         errors: list = []
-        for prefix, module in self.named_modules():
-            module._load_from_state_dict(state_dict, prefix + ("." if prefix else ""), missing,
-                                         errors, assign)
-        expected = set(self.state_dict(keep_vars=True))
-        unexpected.extend(key for key in state_dict if key not in expected)
+        metadata = {"assign_to_params_buffers": assign}
+
+        # PyTorch's walk: every module (shared ones once per place) sees the entries under
+        # its prefix, reports its own missing keys and the entries nothing of it can take
+        def load(module: Module, entries: dict, prefix: str) -> None:
+            module._load_from_state_dict(entries, prefix, metadata, True, missing, unexpected,
+                                         errors)
+            for name, child in module._modules.items():
+                if child is not None:
+                    child_prefix = prefix + name + "."
+                    load(child, {k: v for k, v in entries.items() if k.startswith(child_prefix)},
+                         child_prefix)
+
+        load(self, dict(state_dict), "")
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
@@ -381,16 +389,27 @@ class Module:
                 type(self).__name__, "\n\t".join(errors)))
         return _IncompatibleKeysResult(missing, unexpected)
 
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, missing: list,
-                              errors: list, assign: bool) -> None:
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        """Load this module's own parameters and persistent buffers from ``state_dict``
+        (PyTorch's signature, so that subclasses can override it as they do there)."""
+        assign = local_metadata.get("assign_to_params_buffers", False)
         persistent = {k: v for k, v in self._buffers.items()
                       if k not in self._non_persistent_buffers_set}
         local = {k: v for k, v in itertools.chain(self._parameters.items(), persistent.items())
                  if v is not None}
+        if strict:
+            for key in state_dict:
+                if not key.startswith(prefix):
+                    continue
+                head, dot, _ = key[len(prefix):].partition(".")
+                if (head not in self._modules) if dot else (head not in local):
+                    unexpected_keys.append(key)
         for name, target in local.items():
             key = prefix + name
             if key not in state_dict:
-                missing.append(key)
+                missing_keys.append(key)
                 continue
             value = state_dict[key]
             if not isinstance(value, Tensor):
@@ -399,14 +418,14 @@ class Module:
                 except (TypeError, ValueError):
                     array = None
                 if array is None or array.dtype == object:
-                    errors.append(
+                    error_msgs.append(
                         f'While copying the parameter named "{key}", expected chainrule.Tensor '
                         f"or an array from checkpoint but received {type(value)}"
                     )
                     continue
                 value = Tensor(array, dtype=array.dtype)
             if tuple(value.shape) != tuple(target.shape):
-                errors.append(
+                error_msgs.append(
                     f"size mismatch for {key}: copying a param with shape {value.shape} from "
                     f"checkpoint, the shape in current model is {target.shape}."
                 )
@@ -579,12 +598,6 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
-
-    def __getstate__(self) -> dict:
-        return self.__dict__.copy()
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
 
 
 def _add_indent(text: str, spaces: int) -> str:
