@@ -106,17 +106,26 @@ def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool, spa
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero whole channels of (N, C, L) or (C, L) inputs with probability ``p``."""
+    """Zero whole channels of (N, C, L) or (C, L) inputs with probability ``p``.
+
+    >>> F.dropout1d(x, 0.2, training=True)   # x: (N, C, L)
+    """
     return _feature_dropout(input, p, training, inplace, 1, "dropout1d")
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero whole channels of (N, C, H, W) or (C, H, W) inputs with probability ``p``."""
+    """Zero whole channels of (N, C, H, W) or (C, H, W) inputs with probability ``p``.
+
+    >>> F.dropout2d(x, 0.2, training=True)   # x: (N, C, H, W)
+    """
     return _feature_dropout(input, p, training, inplace, 2, "dropout2d")
 
 
 def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) inputs with probability ``p``."""
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) inputs with probability ``p``.
+
+    >>> F.dropout3d(x, 0.2, training=True)   # x: (N, C, D, H, W)
+    """
     return _feature_dropout(input, p, training, inplace, 3, "dropout3d")
 
 
@@ -224,7 +233,10 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
                   running_var: Tensor | None = None, weight: Tensor | None = None,
                   bias: Tensor | None = None, use_input_stats: bool = True,
                   momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
-    """Normalise each (sample, channel) over its spatial dims (biased variance)."""
+    """Normalise each (sample, channel) over its spatial dims (biased variance).
+
+    >>> F.instance_norm(x)   # x: (N, C, L)
+    """
     if running_mean is not None or running_var is not None or not use_input_stats:
         raise NotImplementedError("instance_norm(): running statistics are not supported")
     axes = tuple(range(2, input.ndim))
@@ -293,7 +305,10 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """``x1 . x2 / (max(||x1||, eps) max(||x2||, eps))`` along ``dim`` (PyTorch's clamping
-    of each norm)."""
+    of each norm).
+
+    >>> F.cosine_similarity(a, b, dim=1)
+    """
     n1 = x1.norm(2, dim).clamp(min=eps)
     n2 = x2.norm(2, dim).clamp(min=eps)
     return (x1 * x2).sum(dim) / (n1 * n2)
@@ -301,7 +316,10 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
                       keepdim: bool = False) -> Tensor:
-    """``||x1 - x2 + eps||_p`` along the last dim."""
+    """``||x1 - x2 + eps||_p`` along the last dim.
+
+    >>> F.pairwise_distance(a, b, p=1.0)
+    """
     return (x1 - x2 + eps).norm(p, -1, keepdim=keepdim)
 
 
@@ -309,18 +327,30 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    """max(x, 0); gradient 0 at 0, as PyTorch."""
+    """max(x, 0); gradient 0 at 0, as PyTorch.
+
+    >>> F.relu(chainrule.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+    """
     return _inplace(input, math.relu(input), inplace)
 
 
 def relu_(input: Tensor) -> Tensor:
+    """relu in place.
+
+    >>> F.relu_(x)   # x itself, rectified
+    """
     return relu(input, inplace=True)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
     """x clipped to [min_val, max_val]; gradient 1 strictly inside, 0 at and beyond the
-    bounds (PyTorch's hardtanh backward)."""
+    bounds (PyTorch's hardtanh backward).
+
+    >>> F.hardtanh(chainrule.tensor([-3.0, 0.5]))
+    tensor([-1.0000,  0.5000])
+    """
     if min_val > max_val:
         raise ValueError("hardtanh: min_val cannot be greater than max_val")
     out = math.where(input <= min_val, min_val, math.where(input >= max_val, max_val, input))
@@ -328,12 +358,20 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
-    """min(max(x, 0), 6), as hardtanh(x, 0, 6)."""
+    """min(max(x, 0), 6), as hardtanh(x, 0, 6).
+
+    >>> F.relu6(chainrule.tensor([-1.0, 8.0]))
+    tensor([0., 6.])
+    """
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    """x for x > 0, slope * x otherwise (gradient slope at 0, as PyTorch)."""
+    """x for x > 0, slope * x otherwise (gradient slope at 0, as PyTorch).
+
+    >>> F.leaky_relu(chainrule.tensor([-1.0]), 0.1)
+    tensor([-0.1000])
+    """
     return _inplace(input, math.where(input > 0, input, input * negative_slope), inplace)
 
 
@@ -357,7 +395,10 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """x for x > 0, alpha (e^x - 1) otherwise."""
+    """x for x > 0, alpha (e^x - 1) otherwise.
+
+    >>> F.elu(x, alpha=0.5)
+    """
     # expm1 of min(x, 0): no overflow in the branch not taken, so no inf * 0 in the gradient
     negative = math.expm1(input.clamp(max=0)) * alpha
     return _inplace(input, math.where(input > 0, input, negative), inplace)
@@ -368,12 +409,18 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
-    """scale * elu(x, alpha) with the self-normalising constants."""
+    """scale * elu(x, alpha) with the self-normalising constants.
+
+    >>> F.selu(x)
+    """
     return _inplace(input, elu(input, _SELU_ALPHA) * _SELU_SCALE, inplace)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """max(0, x) + min(0, alpha (e^(x/alpha) - 1))."""
+    """max(0, x) + min(0, alpha (e^(x/alpha) - 1)).
+
+    >>> F.celu(x, alpha=2.0)
+    """
     negative = math.expm1(input.clamp(max=0) / alpha) * alpha
     return _inplace(input, math.where(input > 0, input, negative), inplace)
 
@@ -397,7 +444,11 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    """x sigmoid(x) (Swish)."""
+    """x sigmoid(x) (Swish).
+
+    >>> F.silu(chainrule.tensor([0.0]))
+    tensor([0.])
+    """
     return _inplace(input, input * sigmoid(input), inplace)
 
 
@@ -428,43 +479,73 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x tanh(softplus(x))."""
+    """x tanh(softplus(x)).
+
+    >>> F.mish(x)
+    """
     return _inplace(input, input * tanh(softplus(input)), inplace)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
-    """log(sigmoid(x)) = -softplus(-x), stable for large |x|."""
+    """log(sigmoid(x)) = -softplus(-x), stable for large |x|.
+
+    >>> F.logsigmoid(chainrule.tensor([0.0]))
+    tensor([-0.6931])
+    """
     return -_softplus_unit(-input)
 
 
 def softsign(input: Tensor) -> Tensor:
-    """x / (1 + |x|)."""
+    """x / (1 + |x|).
+
+    >>> F.softsign(chainrule.tensor([1.0]))
+    tensor([0.5000])
+    """
     return input / (input.abs() + 1)
 
 
 def tanhshrink(input: Tensor) -> Tensor:
-    """x - tanh(x)."""
+    """x - tanh(x).
+
+    >>> F.tanhshrink(x)
+    """
     return input - tanh(input)
 
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
-    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    """x - lambd above lambd, x + lambd below -lambd, 0 between.
+
+    >>> F.softshrink(chainrule.tensor([1.0, 0.2]))
+    tensor([0.5000, 0.0000])
+    """
     return math.where(input > lambd, input - lambd,
                       math.where(input < -lambd, input + lambd, input * 0))
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
-    """x where |x| > lambd, 0 elsewhere."""
+    """x where |x| > lambd, 0 elsewhere.
+
+    >>> F.hardshrink(chainrule.tensor([1.0, 0.2]))
+    tensor([1., 0.])
+    """
     return math.where((input > lambd) | (input < -lambd), input, input * 0)
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    """x where x > threshold, ``value`` elsewhere."""
+    """x where x > threshold, ``value`` elsewhere.
+
+    >>> F.threshold(chainrule.tensor([0.5, 2.0]), 1.0, -1.0)
+    tensor([-1.,  2.])
+    """
     return _inplace(input, math.where(input > threshold, input, value), inplace)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    """relu6(x + 3) / 6; gradient 1/6 strictly inside (-3, 3), as PyTorch."""
+    """relu6(x + 3) / 6; gradient 1/6 strictly inside (-3, 3), as PyTorch.
+
+    >>> F.hardsigmoid(chainrule.tensor([0.0]))
+    tensor([0.5000])
+    """
     return _inplace(input, relu6(input + 3) / 6, inplace)
 
 
@@ -473,6 +554,9 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
 
     Written piecewise so that the gradient is PyTorch's at every point: 0 up to -3
     inclusive, x/3 + 1/2 strictly inside (-3, 3), 1 from 3 on.
+
+    >>> F.hardswish(chainrule.tensor([1.0]))
+    tensor([0.6667])
     """
     middle = input * (input + 3) / 6
     out = math.where(input <= -3, input * 0, math.where(input < 3, middle, input))
@@ -480,7 +564,11 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
-    """a * sigmoid(b) for the two halves a, b of ``input`` along ``dim``."""
+    """a * sigmoid(b) for the two halves a, b of ``input`` along ``dim``.
+
+    >>> F.glu(chainrule.zeros(2, 6)).shape
+    chainrule.Size([2, 3])
+    """
     if input.ndim == 0 or input.shape[dim] % 2:
         raise RuntimeError(
             f"glu: halving dimension must be even, but dimension {dim} of shape "
@@ -512,7 +600,10 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
 
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
             dtype: Any = None) -> Tensor:
-    """softmax(-x) along ``dim``."""
+    """softmax(-x) along ``dim``.
+
+    >>> F.softmin(distances, dim=1)
+    """
     if dim is None:
         dim = _softmax_dim("softmin", input.ndim)
     return _softmax(-input, dim, dtype)
@@ -520,7 +611,10 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
                 dtype: Any = None) -> Tensor:
-    """x - logsumexp(x) along ``dim``, stable for large inputs."""
+    """x - logsumexp(x) along ``dim``, stable for large inputs.
+
+    >>> F.log_softmax(logits, dim=1)
+    """
     if dim is None:
         dim = _softmax_dim("log_softmax", input.ndim)
     return _log_softmax(input, dim, dtype)
@@ -599,7 +693,10 @@ def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
 def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
             reduce: bool | None = None, reduction: str = "mean",
             weight: Tensor | None = None) -> Tensor:
-    """Mean absolute error |x - y| (gradient 0 where x = y, as PyTorch)."""
+    """Mean absolute error |x - y| (gradient 0 where x = y, as PyTorch).
+
+    >>> F.l1_loss(prediction, target)
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _warn_size(input, target, "l1_loss")
     return _pointwise_loss((input - target).abs(), input, weight, reduction, True, "l1_loss")
@@ -607,7 +704,10 @@ def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
                weight: Tensor | None = None) -> Tensor:
-    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere, d = x - y."""
+    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere, d = x - y.
+
+    >>> F.huber_loss(prediction, target, delta=0.5)
+    """
     _warn_size(input, target, "huber_loss")
     diff = input - target
     size = diff.abs()
@@ -618,7 +718,10 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
                    reduce: bool | None = None, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
-    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (beta = 0: L1)."""
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (beta = 0: L1).
+
+    >>> F.smooth_l1_loss(prediction, target, beta=0.5)
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _warn_size(input, target, "smooth_l1_loss")
     if beta < 0:
@@ -857,7 +960,10 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
                           size_average: bool | None = None, reduce: bool | None = None,
                           reduction: str = "mean") -> Tensor:
     """1 - cos(x1, x2) for target 1, max(0, cos(x1, x2) - margin) for target -1
-    (cosine along dim 1, or 0 for 1-D inputs; each squared norm gets 1e-12 as PyTorch)."""
+    (cosine along dim 1, or 0 for 1-D inputs; each squared norm gets 1e-12 as PyTorch).
+
+    >>> F.cosine_embedding_loss(a, b, chainrule.tensor([1, -1]), margin=0.2)
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "cosine_embedding_loss")
     dim = 1 if input1.ndim == 2 else 0
@@ -873,7 +979,10 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
 def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
                         size_average: bool | None = None, reduce: bool | None = None,
                         reduction: str = "mean") -> Tensor:
-    """max(0, -y (x1 - x2) + margin)."""
+    """max(0, -y (x1 - x2) + margin).
+
+    >>> F.margin_ranking_loss(score_a, score_b, chainrule.tensor([1.0, -1.0]))
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _reduce((-target * (input1 - input2) + margin).clamp(min=0), reduction)
 
@@ -881,7 +990,10 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
                          size_average: bool | None = None, reduce: bool | None = None,
                          reduction: str = "mean") -> Tensor:
-    """x where y = 1, max(0, margin - x) where y = -1."""
+    """x where y = 1, max(0, margin - x) where y = -1.
+
+    >>> F.hinge_embedding_loss(distances, chainrule.tensor([1.0, -1.0]))
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     margin_part = math.where(target == -1, (margin - input).clamp(min=0), 0.0)
     self_part = math.where(target == 1, input, 0.0)
@@ -890,7 +1002,10 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
 
 def soft_margin_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
                      reduce: bool | None = None, reduction: str = "mean") -> Tensor:
-    """log(1 + exp(-y x)), stably."""
+    """log(1 + exp(-y x)), stably.
+
+    >>> F.soft_margin_loss(scores, chainrule.tensor([1.0, -1.0]))
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _reduce(_softplus_unit(-target * input), reduction)
 
@@ -899,7 +1014,10 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
                      size_average: bool | None = None, eps: float = 1e-8,
                      reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """Poisson negative log-likelihood: e^x - y x (log_input) or x - y log(x + eps), plus
-    Stirling's term y log y - y + 0.5 log(2 pi y) for y > 1 when ``full``."""
+    Stirling's term y log y - y + 0.5 log(2 pi y) for y > 1 when ``full``.
+
+    >>> F.poisson_nll_loss(log_rate, counts)
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if log_input:
         loss = math.exp(input) - target * input
@@ -916,7 +1034,10 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
 def gaussian_nll_loss(input: Tensor, target: Tensor, var: Any, full: bool = False,
                       eps: float = 1e-6, reduction: str = "mean") -> Tensor:
     """0.5 (log max(var, eps) + (x - y)^2 / max(var, eps)) (+ 0.5 log 2 pi when ``full``);
-    the clamp of var is not differentiated, as PyTorch."""
+    the clamp of var is not differentiated, as PyTorch.
+
+    >>> F.gaussian_nll_loss(mean, target, variance)
+    """
     if not isinstance(var, Tensor):
         var = creation.full(tuple(input.shape), float(var), dtype=input.dtype)
     elif tuple(var.shape) != tuple(input.shape):
@@ -942,7 +1063,10 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
                         p: float = 2, eps: float = 1e-6, swap: bool = False,
                         size_average: bool | None = None, reduce: bool | None = None,
                         reduction: str = "mean") -> Tensor:
-    """max(d(a, p) - d(a, n) + margin, 0) with d the pairwise p-distance."""
+    """max(d(a, p) - d(a, n) + margin, 0) with d the pairwise p-distance.
+
+    >>> F.triplet_margin_loss(anchor, positive, negative, margin=0.5)
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     d_pos = pairwise_distance(anchor, positive, p, eps)
     d_neg = pairwise_distance(anchor, negative, p, eps)

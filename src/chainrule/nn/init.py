@@ -90,7 +90,10 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
             generator: Generator | None = None) -> Tensor:
-    """Fill with samples from N(mean, std^2)."""
+    """Fill with samples from N(mean, std^2).
+
+    >>> chainrule.nn.init.normal_(w, std=0.02)
+    """
     return _fill(tensor, _rng(generator).normal(mean, std, size=tensor.shape))
 
 
@@ -100,6 +103,8 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
     Drawn by rejection: samples outside [a, b] are drawn again, which gives exactly the
     truncated distribution.
+
+    >>> chainrule.nn.init.trunc_normal_(w, std=0.02, a=-0.04, b=0.04)
     """
     rng = _rng(generator)
     values = rng.normal(mean, std, size=tensor.shape)
@@ -111,22 +116,36 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    """Fill with ``val``."""
+    """Fill with ``val``.
+
+    >>> chainrule.nn.init.constant_(b, 0.1)
+    """
     return _fill(tensor, val)
 
 
 def ones_(tensor: Tensor) -> Tensor:
-    """Fill with 1."""
+    """Fill with 1.
+
+    >>> chainrule.nn.init.ones_(norm.weight)
+    """
     return _fill(tensor, 1)
 
 
 def zeros_(tensor: Tensor) -> Tensor:
-    """Fill with 0."""
+    """Fill with 0.
+
+    >>> chainrule.nn.init.zeros_(layer.bias)
+    """
     return _fill(tensor, 0)
 
 
 def eye_(tensor: Tensor) -> Tensor:
-    """Fill a 2-D tensor with the identity matrix (ones on the diagonal)."""
+    """Fill a 2-D tensor with the identity matrix (ones on the diagonal).
+
+    >>> chainrule.nn.init.eye_(chainrule.empty(2, 3))
+    tensor([[1., 0., 0.],
+            [0., 1., 0.]])
+    """
     if tensor.dim() != 2:
         raise ValueError(f"eye_(): only tensors with 2 dimensions are supported, got shape "
                          f"{tuple(tensor.shape)}")
@@ -134,7 +153,10 @@ def eye_(tensor: Tensor) -> Tensor:
 
 
 def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
-    """Fill a 3-, 4- or 5-D convolution weight with the Dirac delta (identity convolution)."""
+    """Fill a 3-, 4- or 5-D convolution weight with the Dirac delta (identity convolution).
+
+    >>> chainrule.nn.init.dirac_(conv.weight)
+    """
     dims = tensor.dim()
     if dims not in (3, 4, 5):
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
@@ -153,7 +175,10 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
                     generator: Generator | None = None) -> Tensor:
-    """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)).
+
+    >>> chainrule.nn.init.xavier_uniform_(w, gain=nn.init.calculate_gain('tanh'))
+    """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     bound = math.sqrt(3.0) * std  # a uniform of std s spans +-sqrt(3) s
@@ -162,7 +187,10 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0,
                    generator: Generator | None = None) -> Tensor:
-    """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)).
+
+    >>> chainrule.nn.init.xavier_normal_(w)
+    """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     return normal_(tensor, 0.0, std, generator)
@@ -187,7 +215,10 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
 def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu",
                     generator: Generator | None = None) -> Tensor:
-    """He normal: N(0, std^2) with std = gain / sqrt(fan)."""
+    """He normal: N(0, std^2) with std = gain / sqrt(fan).
+
+    >>> chainrule.nn.init.kaiming_normal_(w, mode='fan_out', nonlinearity='relu')
+    """
     if 0 in tuple(tensor.shape):
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
@@ -198,7 +229,10 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
 def orthogonal_(tensor: Tensor, gain: float = 1, generator: Generator | None = None) -> Tensor:
     """Fill with a (semi-)orthogonal matrix: Q of the QR decomposition of a Gaussian
     matrix, signs fixed by R's diagonal so that Q is uniformly distributed (Saxe et al.).
-    Dims after the first are flattened."""
+    Dims after the first are flattened.
+
+    >>> chainrule.nn.init.orthogonal_(w, gain=2.0)
+    """
     if tensor.dim() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
@@ -217,7 +251,10 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator: Generator | None = N
 
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01,
             generator: Generator | None = None) -> Tensor:
-    """Fill a 2-D tensor with N(0, std^2) and zero a ``sparsity`` fraction of each column."""
+    """Fill a 2-D tensor with N(0, std^2) and zero a ``sparsity`` fraction of each column.
+
+    >>> chainrule.nn.init.sparse_(w, sparsity=0.1)
+    """
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape

@@ -80,7 +80,11 @@ class PReLU(Module):
 
 
 class ELU(Module):
-    """x for x > 0, alpha (e^x - 1) otherwise."""
+    """x for x > 0, alpha (e^x - 1) otherwise.
+
+    >>> chainrule.nn.ELU(alpha=0.5)
+    ELU(alpha=0.5)
+    """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
@@ -95,7 +99,11 @@ class ELU(Module):
 
 
 class CELU(Module):
-    """max(0, x) + min(0, alpha (e^(x/alpha) - 1))."""
+    """max(0, x) + min(0, alpha (e^(x/alpha) - 1)).
+
+    >>> chainrule.nn.CELU(alpha=2.0)
+    CELU(alpha=2.0)
+    """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
@@ -110,7 +118,10 @@ class CELU(Module):
 
 
 class SELU(Module):
-    """Scaled ELU with the self-normalising constants."""
+    """Scaled ELU with the self-normalising constants.
+
+    >>> chainrule.nn.SELU()(x)
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -142,7 +153,10 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    """x sigmoid(x), also called Swish."""
+    """x sigmoid(x), also called Swish.
+
+    >>> chainrule.nn.SiLU()(x)
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -156,7 +170,10 @@ class SiLU(Module):
 
 
 class Mish(Module):
-    """x tanh(softplus(x))."""
+    """x tanh(softplus(x)).
+
+    >>> chainrule.nn.Mish()(x)
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -170,7 +187,11 @@ class Mish(Module):
 
 
 class Softplus(Module):
-    """(1/beta) log(1 + e^(beta x)), linear where beta x > threshold."""
+    """(1/beta) log(1 + e^(beta x)), linear where beta x > threshold.
+
+    >>> chainrule.nn.Softplus(beta=2.0)
+    Softplus(beta=2.0, threshold=20.0)
+    """
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
@@ -185,7 +206,11 @@ class Softplus(Module):
 
 
 class Hardtanh(Module):
-    """x clipped to [min_val, max_val]."""
+    """x clipped to [min_val, max_val].
+
+    >>> chainrule.nn.Hardtanh(-2.0, 2.0)
+    Hardtanh(min_val=-2.0, max_val=2.0)
+    """
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
@@ -205,7 +230,11 @@ class Hardtanh(Module):
 
 
 class ReLU6(Hardtanh):
-    """min(max(x, 0), 6)."""
+    """min(max(x, 0), 6).
+
+    >>> chainrule.nn.ReLU6()(chainrule.tensor([7.0]))
+    tensor([6.])
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__(0.0, 6.0, inplace)
@@ -215,7 +244,11 @@ class ReLU6(Hardtanh):
 
 
 class Threshold(Module):
-    """x where x > threshold, ``value`` elsewhere."""
+    """x where x > threshold, ``value`` elsewhere.
+
+    >>> chainrule.nn.Threshold(0.1, 0.0)
+    Threshold(threshold=0.1, value=0.0)
+    """
 
     def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
         super().__init__()
@@ -232,7 +265,11 @@ class Threshold(Module):
 
 
 class Softshrink(Module):
-    """Shrink towards 0 by ``lambd``, zeroing [-lambd, lambd]."""
+    """Shrink towards 0 by ``lambd``, zeroing [-lambd, lambd].
+
+    >>> chainrule.nn.Softshrink(0.5)
+    Softshrink(0.5)
+    """
 
     def __init__(self, lambd: float = 0.5) -> None:
         super().__init__()
@@ -246,7 +283,11 @@ class Softshrink(Module):
 
 
 class Hardshrink(Module):
-    """Zero [-lambd, lambd], identity elsewhere."""
+    """Zero [-lambd, lambd], identity elsewhere.
+
+    >>> chainrule.nn.Hardshrink(0.5)
+    Hardshrink(0.5)
+    """
 
     def __init__(self, lambd: float = 0.5) -> None:
         super().__init__()
@@ -260,7 +301,11 @@ class Hardshrink(Module):
 
 
 class GLU(Module):
-    """Gated linear unit: a * sigmoid(b) for the halves of the input along ``dim``."""
+    """Gated linear unit: a * sigmoid(b) for the halves of the input along ``dim``.
+
+    >>> chainrule.nn.GLU(dim=1)(chainrule.zeros(2, 6)).shape
+    chainrule.Size([2, 3])
+    """
 
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
@@ -299,13 +344,21 @@ class Softmax(_DimActivation):
 
 
 class Softmin(_DimActivation):
-    """softmax(-x) along ``dim``."""
+    """softmax(-x) along ``dim``.
+
+    >>> chainrule.nn.Softmin(dim=1)
+    Softmin(dim=1)
+    """
 
     _function = staticmethod(F.softmin)
 
 
 class LogSoftmax(_DimActivation):
-    """log(softmax(x)) along ``dim``, computed stably."""
+    """log(softmax(x)) along ``dim``, computed stably.
+
+    >>> chainrule.nn.LogSoftmax(dim=1)
+    LogSoftmax(dim=1)
+    """
 
     _function = staticmethod(F.log_softmax)
 

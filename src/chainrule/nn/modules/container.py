@@ -294,7 +294,10 @@ class ParameterList(Module):
 
 
 class ParameterDict(Module):
-    """A dict of parameters, registered under their keys."""
+    """A dict of parameters, registered under their keys.
+
+    >>> scales = chainrule.nn.ParameterDict({'a': chainrule.ones(3)})
+    """
 
     def __init__(self, parameters: Mapping[str, Any] | None = None) -> None:
         super().__init__()

@@ -33,21 +33,30 @@ class Dropout(_DropoutNd):
 
 
 class Dropout1d(_DropoutNd):
-    """Zero whole channels of (N, C, L) inputs with probability ``p`` while training."""
+    """Zero whole channels of (N, C, L) inputs with probability ``p`` while training.
+
+    >>> chainrule.nn.Dropout1d(0.2)(chainrule.ones(4, 3, 10))
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.dropout1d(input, self.p, self.training, self.inplace)
 
 
 class Dropout2d(_DropoutNd):
-    """Zero whole channels of (N, C, H, W) inputs with probability ``p`` while training."""
+    """Zero whole channels of (N, C, H, W) inputs with probability ``p`` while training.
+
+    >>> chainrule.nn.Dropout2d(0.2)(chainrule.ones(4, 3, 8, 8))
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.dropout2d(input, self.p, self.training, self.inplace)
 
 
 class Dropout3d(_DropoutNd):
-    """Zero whole channels of (N, C, D, H, W) inputs with probability ``p`` while training."""
+    """Zero whole channels of (N, C, D, H, W) inputs with probability ``p`` while training.
+
+    >>> chainrule.nn.Dropout3d(0.2)(chainrule.ones(4, 3, 2, 8, 8))
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.dropout3d(input, self.p, self.training, self.inplace)

@@ -46,7 +46,10 @@ class MSELoss(_Loss):
 
 
 class HuberLoss(_Loss):
-    """Quadratic within ``delta`` of the target, linear beyond."""
+    """Quadratic within ``delta`` of the target, linear beyond.
+
+    >>> chainrule.nn.HuberLoss(delta=0.5)(prediction, target)
+    """
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction=reduction)
@@ -57,7 +60,10 @@ class HuberLoss(_Loss):
 
 
 class SmoothL1Loss(_Loss):
-    """Huber loss divided by ``beta``: quadratic within ``beta``, L1 beyond."""
+    """Huber loss divided by ``beta``: quadratic within ``beta``, L1 beyond.
+
+    >>> chainrule.nn.SmoothL1Loss(beta=0.5)(prediction, target)
+    """
 
     def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean", beta: float = 1.0) -> None:
@@ -119,7 +125,10 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 class NLLLoss(_WeightedLoss):
-    """Negative log-likelihood of class indices under log-probabilities."""
+    """Negative log-likelihood of class indices under log-probabilities.
+
+    >>> chainrule.nn.NLLLoss()(F.log_softmax(logits, 1), chainrule.tensor([1, 0]))
+    """
 
     def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
                  ignore_index: int = -100, reduce: bool | None = None,
@@ -134,7 +143,10 @@ class NLLLoss(_WeightedLoss):
 
 class KLDivLoss(_Loss):
     """KL divergence of ``target`` from log-probabilities ``input`` (use
-    ``reduction='batchmean'`` for the true KL)."""
+    ``reduction='batchmean'`` for the true KL).
+
+    >>> chainrule.nn.KLDivLoss(reduction='batchmean')(F.log_softmax(logits, 1), probs)
+    """
 
     def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean", log_target: bool = False) -> None:
@@ -153,7 +165,10 @@ class _MarginLoss(_Loss):
 
 
 class CosineEmbeddingLoss(_MarginLoss):
-    """1 - cos(x1, x2) for pairs labelled 1, max(0, cos - margin) for pairs labelled -1."""
+    """1 - cos(x1, x2) for pairs labelled 1, max(0, cos - margin) for pairs labelled -1.
+
+    >>> chainrule.nn.CosineEmbeddingLoss(margin=0.2)(a, b, chainrule.tensor([1, -1]))
+    """
 
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
         return F.cosine_embedding_loss(input1, input2, target, margin=self.margin,
@@ -161,7 +176,10 @@ class CosineEmbeddingLoss(_MarginLoss):
 
 
 class MarginRankingLoss(_MarginLoss):
-    """max(0, -y (x1 - x2) + margin)."""
+    """max(0, -y (x1 - x2) + margin).
+
+    >>> chainrule.nn.MarginRankingLoss(0.1)(score_a, score_b, labels)
+    """
 
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
         return F.margin_ranking_loss(input1, input2, target, margin=self.margin,
@@ -169,7 +187,10 @@ class MarginRankingLoss(_MarginLoss):
 
 
 class HingeEmbeddingLoss(_MarginLoss):
-    """x for y = 1, max(0, margin - x) for y = -1."""
+    """x for y = 1, max(0, margin - x) for y = -1.
+
+    >>> chainrule.nn.HingeEmbeddingLoss()(distances, labels)
+    """
 
     def __init__(self, margin: float = 1.0, size_average: bool | None = None,
                  reduce: bool | None = None, reduction: str = "mean") -> None:
@@ -180,14 +201,20 @@ class HingeEmbeddingLoss(_MarginLoss):
 
 
 class SoftMarginLoss(_Loss):
-    """log(1 + exp(-y x))."""
+    """log(1 + exp(-y x)).
+
+    >>> chainrule.nn.SoftMarginLoss()(scores, labels)
+    """
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.soft_margin_loss(input, target, reduction=self.reduction)
 
 
 class PoissonNLLLoss(_Loss):
-    """Poisson negative log-likelihood."""
+    """Poisson negative log-likelihood.
+
+    >>> chainrule.nn.PoissonNLLLoss()(log_rate, counts)
+    """
 
     def __init__(self, log_input: bool = True, full: bool = False,
                  size_average: bool | None = None, eps: float = 1e-8,
@@ -203,7 +230,10 @@ class PoissonNLLLoss(_Loss):
 
 
 class GaussianNLLLoss(_Loss):
-    """Gaussian negative log-likelihood with predicted variance."""
+    """Gaussian negative log-likelihood with predicted variance.
+
+    >>> chainrule.nn.GaussianNLLLoss()(mean, target, variance)
+    """
 
     def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -216,7 +246,10 @@ class GaussianNLLLoss(_Loss):
 
 
 class TripletMarginLoss(_Loss):
-    """max(d(a, p) - d(a, n) + margin, 0)."""
+    """max(d(a, p) - d(a, n) + margin, 0).
+
+    >>> chainrule.nn.TripletMarginLoss(margin=0.5)(anchor, positive, negative)
+    """
 
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
                  swap: bool = False, size_average: bool | None = None,

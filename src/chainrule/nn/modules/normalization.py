@@ -110,13 +110,21 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation of (N, C, H, W) inputs, per channel."""
+    """Batch normalisation of (N, C, H, W) inputs, per channel.
+
+    >>> chainrule.nn.BatchNorm2d(16)(chainrule.randn(8, 16, 5, 5)).shape
+    chainrule.Size([8, 16, 5, 5])
+    """
 
     _dims = (4,)
 
 
 class BatchNorm3d(_BatchNorm):
-    """Batch normalisation of (N, C, D, H, W) inputs, per channel."""
+    """Batch normalisation of (N, C, D, H, W) inputs, per channel.
+
+    >>> chainrule.nn.BatchNorm3d(4)(chainrule.randn(2, 4, 3, 3, 3)).shape
+    chainrule.Size([2, 4, 3, 3, 3])
+    """
 
     _dims = (5,)
 
@@ -141,19 +149,29 @@ class _InstanceNorm(_NormBase):
 
 
 class InstanceNorm1d(_InstanceNorm):
-    """Normalise each channel of each (N, C, L) sample over its length."""
+    """Normalise each channel of each (N, C, L) sample over its length.
+
+    >>> chainrule.nn.InstanceNorm1d(3)(chainrule.randn(2, 3, 10)).shape
+    chainrule.Size([2, 3, 10])
+    """
 
     _dims = (2, 3)
 
 
 class InstanceNorm2d(_InstanceNorm):
-    """Normalise each channel of each (N, C, H, W) sample over its pixels."""
+    """Normalise each channel of each (N, C, H, W) sample over its pixels.
+
+    >>> chainrule.nn.InstanceNorm2d(3, affine=True)
+    """
 
     _dims = (3, 4)
 
 
 class InstanceNorm3d(_InstanceNorm):
-    """Normalise each channel of each (N, C, D, H, W) sample over its voxels."""
+    """Normalise each channel of each (N, C, D, H, W) sample over its voxels.
+
+    >>> chainrule.nn.InstanceNorm3d(3)
+    """
 
     _dims = (4, 5)
 
