@@ -146,8 +146,9 @@ def test_embedding_init_and_from_pretrained():
     assert not frozen.weight.requires_grad
     assert frozen(cr.tensor([1])).tolist() == [[3.0, 4.0]]
     assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
-    with pytest.raises(IndexError, match="out of range"):
-        frozen(cr.tensor([2]))
+    for bad in (2, -1):  # negative indices are refused too, as PyTorch
+        with pytest.raises(IndexError, match="out of range"):
+            frozen(cr.tensor([bad]))
     with pytest.raises(RuntimeError, match="integer"):
         frozen(cr.tensor([1.0]))
 

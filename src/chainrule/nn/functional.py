@@ -142,7 +142,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
             f"embedding(): expected an integer (Long or Int) index tensor, got {input.dtype}"
         )
     num = weight.shape[0]
-    if input.numel() and (int(input._data.min()) < -num or int(input._data.max()) >= num):
+    if input.numel() and (int(input._data.min()) < 0 or int(input._data.max()) >= num):
         raise IndexError(
             f"embedding(): index out of range in self (indices in "
             f"[{int(input._data.min())}, {int(input._data.max())}], {num} embeddings)"
