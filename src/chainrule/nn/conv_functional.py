@@ -573,6 +573,13 @@ def multi_head_attention_forward(
 
     Masks: ``key_padding_mask`` (N, S) and ``attn_mask`` (L, S) or (N*heads, L, S); in bool
     masks True marks what may NOT be attended to; float masks are added to the scores.
+
+    >>> mha = chainrule.nn.MultiheadAttention(8, 2)      # holds the weights used here
+    >>> x = chainrule.randn(5, 3, 8)
+    >>> out, w = F.multi_head_attention_forward(x, x, x, 8, 2, mha.in_proj_weight,
+    ...     mha.in_proj_bias, None, None, False, 0.0, mha.out_proj.weight, mha.out_proj.bias)
+    >>> out.shape, w.shape
+    (chainrule.Size([5, 3, 8]), chainrule.Size([3, 5, 5]))
     """
     op = "multi_head_attention_forward"
     unbatched = query.ndim == 2
