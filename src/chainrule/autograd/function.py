@@ -90,6 +90,7 @@ class _FunctionRule:
 
     # the node's ``saved`` holds ctx's saved-tensor entries, handed over as they are
     save = None
+    view = False
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
@@ -149,10 +150,14 @@ class _OutputGrads:
         self.parts = parts
 
     def __add__(self, other: _OutputGrads) -> _OutputGrads:
-        return _OutputGrads([
-            b if a is None else a if b is None else a + b
-            for a, b in zip(self.parts, other.parts)
-        ])
+        # only the engine adds these, into an accumulator it alone holds: merge in place, so
+        # that L outputs cost O(L) rather than a new list per addition
+        parts = self.parts
+        for i, b in enumerate(other.parts):
+            if b is not None:
+                a = parts[i]
+                parts[i] = b if a is None else a + b
+        return self
 
 
 class _SelectRule:
@@ -160,6 +165,7 @@ class _SelectRule:
 
     __slots__ = ("backward_name",)
     save = ()
+    view = False
 
     def __init__(self, name: str) -> None:
         self.backward_name = name
@@ -336,6 +342,7 @@ class _OnceRule:
     __slots__ = ()
     backward_name = "OnceDifferentiableBackward"
     save = ()
+    view = False
 
     @staticmethod
     def vjp(xp: Any, g: Any, saved: tuple, p: dict, needs: tuple) -> tuple:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.function import Function
 from ..tensor import Tensor, _wrap
 from . import indexing, kernels, movement
 from ._convert import as_tensor_arg, normalize_axis, normalize_dim, result_dtype, shape_arg
@@ -246,11 +247,49 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
                 f"split(): split_with_sizes expects split_sizes to sum exactly to {length} "
                 f"(input tensor's size at dimension {dim}), but got split_sizes={sizes}"
             )
-    out, start = [], 0
-    for size in sizes:
-        out.append(narrow(tensor, axis, start, size))
-        start += size
-    return tuple(out)
+    return _pieces(tensor, axis, sizes, keepdim=True)
+
+
+class _Split(Function):
+    """Cut a tensor into pieces along an axis: one node for all of them, whose backward
+    joins the pieces' gradients with one cat (a getitem per piece would add a full-size
+    gradient per piece, O(L^2) for L pieces). The pieces share the input's memory and
+    version counter, as PyTorch's views do."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, axis: int, sizes: tuple, keepdim: bool) -> tuple:
+        ctx.axis, ctx.sizes, ctx.keepdim = axis, sizes, keepdim
+        ctx.set_materialize_grads(False)
+        pieces, start = [], 0
+        for size in sizes:
+            index = (slice(None),) * axis + ((slice(start, start + size),) if keepdim else (start,))
+            piece = _wrap(x._data[(*index, Ellipsis)])
+            piece._version = x._version
+            piece._base = x if x._base is None else x._base
+            pieces.append(piece)
+            start += size
+        ctx.piece_shapes = [p._data.shape for p in pieces]
+        ctx.dtype = x._data.dtype
+        return tuple(pieces)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> tuple:
+        parts = []
+        for grad, piece in zip(grads, ctx.piece_shapes):
+            parts.append(grad if grad is not None else _wrap(np.zeros(piece, dtype=ctx.dtype)))
+        joined = cat(parts, ctx.axis) if ctx.keepdim else stack(parts, ctx.axis)
+        return joined, None, None, None
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: Tensor, *rest: Any) -> tuple:
+        return _pieces(tangent, ctx.axis, ctx.sizes, ctx.keepdim)
+
+
+def _pieces(tensor: Tensor, axis: int, sizes: list, keepdim: bool) -> tuple:
+    if len(sizes) == 1 and keepdim:
+        return (narrow(tensor, axis, 0, sizes[0]),)
+    pieces = _Split.apply(tensor, axis, tuple(sizes), keepdim)
+    return pieces if isinstance(pieces, tuple) else (pieces,)
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
@@ -264,7 +303,10 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
 def unbind(input: Tensor, dim: int = 0) -> tuple:
     """The slices along ``dim``, each without that dim."""
     axis = normalize_axis(dim, input._data.ndim, "unbind")
-    return tuple(select(input, axis, i) for i in range(input._data.shape[axis]))
+    count = input._data.shape[axis]
+    if count == 0:
+        return ()
+    return _pieces(input, axis, [1] * count, keepdim=False)
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
