@@ -86,15 +86,15 @@ class FunctionCtx:
 class _FunctionRule:
     """Plays the part of a primitive for one Function subclass inside the engine."""
 
-    __slots__ = ("cls", "backward_name")
+    __slots__ = ("cls", "backward_name", "view")
 
     # the node's ``saved`` holds ctx's saved-tensor entries, handed over as they are
     save = None
-    view = False
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
         self.backward_name = f"{cls.__name__}Backward"
+        self.view = cls._outputs_are_views
 
     def vjp(self, xp: Any, g: Any, saved: tuple, p: dict, needs: tuple) -> tuple:
         ctx = p["ctx"]
@@ -163,12 +163,12 @@ class _OutputGrads:
 class _SelectRule:
     """Routes the gradient of output ``i`` of a multi-output Function to its node."""
 
-    __slots__ = ("backward_name",)
+    __slots__ = ("backward_name", "view")
     save = ()
-    view = False
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, view: bool) -> None:
         self.backward_name = name
+        self.view = view
 
     @staticmethod
     def vjp(xp: Any, g: Any, saved: tuple, p: dict, needs: tuple) -> tuple:
@@ -197,6 +197,10 @@ class Function:
     ...         return grad
     >>> y = MyReLU.apply(x)
     """
+
+    # chainrule-internal: the outputs are views of the first input (split, unbind), so a
+    # view's history can be followed back to its base through this Function's nodes
+    _outputs_are_views = False
 
     @staticmethod
     def forward(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:
@@ -266,7 +270,7 @@ class Function:
             if len(differentiable) == 1:
                 fn = node
             else:
-                fn = _node(_SelectRule(f"{cls.__name__}Backward"), (node,),
+                fn = _node(_SelectRule(f"{cls.__name__}Backward", cls._outputs_are_views), (node,),
                            {"index": slot, "count": len(differentiable)})
             if any(out is a for a in args) and not any(out is d for d in ctx._dirty):
                 # an input returned as is: give the caller a new tensor on the same storage

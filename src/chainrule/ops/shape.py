@@ -256,6 +256,8 @@ class _Split(Function):
     gradient per piece, O(L^2) for L pieces). The pieces share the input's memory and
     version counter, as PyTorch's views do."""
 
+    _outputs_are_views = True
+
     @staticmethod
     def forward(ctx: Any, x: Tensor, axis: int, sizes: tuple, keepdim: bool) -> tuple:
         ctx.axis, ctx.sizes, ctx.keepdim = axis, sizes, keepdim
