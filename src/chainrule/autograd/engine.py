@@ -171,8 +171,9 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
             saved = vertex.saved
             if saved is None:
                 raise _freed_error(vertex)
-            if vertex.versions:
-                _check_versions(vertex)
+            for cell, version in vertex.versions:
+                if cell[0] != version:
+                    _check_versions(vertex)
             if create_graph and vertex.prim.save is not None:
                 saved = _saved_as_tensors(vertex)
             if not retain_graph and saved:

@@ -112,15 +112,18 @@ def refresh_view(view: Tensor) -> None:
     when the view was made; when that is no longer the base's vertex, the history is stale.
     """
     base = view._base
-    if base is None or not base._rg:
-        return
     vertex = view.grad_fn
+    if base is None or vertex is None or not base._rg:
+        return  # made without recording (no_grad): a constant, as PyTorch treats it
     while type(vertex) is Node and vertex.prim.view:
         vertex = vertex.edges[0]
     current = base.grad_fn if base.grad_fn is not None else base
     if vertex is current:
         return
-    position = view_position(base._data, view._data, "view")
+    try:
+        position = view_position(base._data, view._data, "view")
+    except RuntimeError:
+        return  # an expanded view (several elements on one address) cannot be re-read
     if position is None:
         return
     from . import indexing
@@ -199,14 +202,24 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     if save:
         if save is ALL_INPUTS:
             save = range(count)
-        saved = []
-        versions = []
-        for i in save:
+        if len(save) == 1:
+            i = save[0]
             source = result if i == OUT else inputs[i]
-            saved.append(source._data)
             cell = source._version
-            versions.append((cell, cell[0]))
-        saved = tuple(saved) + by_products if by_products else tuple(saved)
+            saved = (source._data,)
+            versions = ((cell, cell[0]),)
+        else:
+            saved = []
+            versions = []
+            for i in save:
+                source = result if i == OUT else inputs[i]
+                saved.append(source._data)
+                cell = source._version
+                versions.append((cell, cell[0]))
+            saved = tuple(saved)
+            versions = tuple(versions)
+        if by_products:
+            saved += by_products
     else:
         saved = by_products
         versions = ()
