@@ -144,20 +144,21 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     """
     if _forward.active and _carries_tangent(inputs):
         return _apply_with_tangent(prim, inputs, params)
+    enabled = _state.enabled
     count = len(inputs)
     if count == 1:
         x = inputs[0]
-        if x._base is not None and _state.enabled:
+        if enabled and x._base is not None:
             refresh_view(x)
         out = prim.forward(x._data, **params)
     elif count == 2:
         x, y = inputs
-        if (x._base is not None or y._base is not None) and _state.enabled:
+        if enabled and (x._base is not None or y._base is not None):
             refresh_view(x)
             refresh_view(y)
         out = prim.forward(x._data, y._data, **params)
     else:
-        if _state.enabled:
+        if enabled:
             for t in inputs:
                 refresh_view(t)
         out = prim.forward(*[t._data for t in inputs], **params)
@@ -175,7 +176,7 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
         result._base = source if source._base is None else source._base
     else:
         result._version = [0]
-    if not _state.enabled:
+    if not enabled:
         return result
     if count == 1:
         if not x._rg:
