@@ -376,17 +376,24 @@ class Module:
                     load(child, {k: v for k, v in entries.items() if k.startswith(child_prefix)},
                          child_prefix)
 
-        load(self, dict(state_dict), "")
-        if strict:
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in unexpected)))
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in missing)))
-        if errors:
-            raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
-                type(self).__name__, "\n\t".join(errors)))
+        # all or nothing: a failed load (another model's file, a mismatched shape) must leave
+        # the model as it was, so keep what is there and put it back on error
+        before = _snapshot(self)
+        try:
+            load(self, dict(state_dict), "")
+            if strict:
+                if unexpected:
+                    errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
+                        ", ".join(f'"{k}"' for k in unexpected)))
+                if missing:
+                    errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
+                        ", ".join(f'"{k}"' for k in missing)))
+            if errors:
+                raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
+                    type(self).__name__, "\n\t".join(errors)))
+        except BaseException:
+            _restore(before)
+            raise
         return _IncompatibleKeysResult(missing, unexpected)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
@@ -738,3 +745,24 @@ class _BackwardHookState:
                     )
                 grad_input = changed
         return grad_input
+
+
+def _snapshot(root: Module) -> list:
+    """Every module's parameter and buffer entries, with a copy of each one's values."""
+    return [
+        (module, dict(module._parameters), dict(module._buffers),
+         [(t, t._data, t._data.copy()) for t in itertools.chain(
+             module._parameters.values(), module._buffers.values()) if t is not None])
+        for module in root.modules()
+    ]
+
+
+def _restore(snapshot: list) -> None:
+    for module, parameters, buffers, values in snapshot:
+        module._parameters.clear()
+        module._parameters.update(parameters)
+        module._buffers.clear()
+        module._buffers.update(buffers)
+        for tensor, array, copy in values:
+            tensor._data = array
+            array[...] = copy
