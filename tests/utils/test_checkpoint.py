@@ -131,3 +131,23 @@ def test_checkpoint_sequential_with_memory_budget_matches_plain():
     out = checkpoint_sequential(layers, None, x, memory_budget=10_000)
     for a, b in zip(plain, _grads(out.sum(), [x, *weights])):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_batchnorm_statistics_are_updated_once_and_dropout_replays():
+    import chainrule.nn as nn
+
+    def build():
+        cr.manual_seed(0)
+        return nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3),
+                             nn.Linear(8, 3)).double()
+
+    x = cr.tensor(np.random.default_rng(3).standard_normal((10, 6)), requires_grad=True)
+    plain_model, checked_model = build(), build()
+    cr.manual_seed(11)
+    plain_model(x).pow(2).sum().backward()
+    cr.manual_seed(11)
+    checkpoint(checked_model, x).pow(2).sum().backward()
+    for (name, a), (_, b) in zip(plain_model.named_parameters(), checked_model.named_parameters()):
+        np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy(), err_msg=name)
+    for (name, a), (_, b) in zip(plain_model.named_buffers(), checked_model.named_buffers()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)

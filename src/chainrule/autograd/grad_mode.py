@@ -11,9 +11,16 @@ from typing import Any
 class _GradState(threading.local):
     def __init__(self) -> None:
         self.enabled = True
+        self.recomputing = 0  # > 0 while activation checkpointing re-runs a forward
 
 
 state = _GradState()
+
+
+def is_recomputing() -> bool:
+    """True while activation checkpointing re-runs a function for backward: layers with
+    running statistics (BatchNorm) must not update them a second time."""
+    return state.recomputing > 0
 
 
 def is_grad_enabled() -> bool:

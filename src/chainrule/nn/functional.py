@@ -202,7 +202,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         mean = input.mean(axes, keepdim=True)
         centered = input - mean
         var = (centered * centered).mean(axes, keepdim=True)
-        if running_mean is not None or running_var is not None:
+        # a checkpointed forward run again for backward has already updated them once
+        if (running_mean is not None or running_var is not None) and not grad_mode.is_recomputing():
             with grad_mode.no_grad():
                 if running_mean is not None:
                     running_mean.mul_(1 - momentum).add_(mean.detach().reshape(-1) * momentum)

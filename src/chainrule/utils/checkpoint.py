@@ -14,7 +14,6 @@ its own backward runs.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,18 +27,7 @@ __all__ = ["checkpoint", "checkpoint_sequential", "plan_segments", "SegmentPlan"
            "is_recomputing"]
 
 
-class _Recomputing(threading.local):
-    def __init__(self) -> None:
-        self.depth = 0
-
-
-_recomputing = _Recomputing()
-
-
-def is_recomputing() -> bool:
-    """True while checkpoint re-runs a function for backward: layers with running
-    statistics (BatchNorm) must not update them a second time."""
-    return _recomputing.depth > 0
+is_recomputing = grad_mode.is_recomputing
 
 
 class _Checkpoint(Function):
@@ -70,12 +58,12 @@ class _Checkpoint(Function):
         outer_state = creation.get_rng_state() if ctx.rng_state is not None else None
         if ctx.rng_state is not None:
             creation.set_rng_state(ctx.rng_state)
-        _recomputing.depth += 1
+        grad_mode.state.recomputing += 1
         try:
             with grad_mode.enable_grad():
                 outputs = ctx.run(*args)
         finally:
-            _recomputing.depth -= 1
+            grad_mode.state.recomputing -= 1
             if outer_state is not None:
                 creation.set_rng_state(outer_state)
         outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)

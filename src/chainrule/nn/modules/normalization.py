@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ...autograd import grad_mode
 from ...ops import creation
 from ...tensor import Tensor, _wrap
 from .. import functional as F
@@ -81,7 +82,8 @@ class _BatchNorm(_NormBase):
     def forward(self, input: Tensor) -> Tensor:
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+        if (self.training and self.track_running_stats and self.num_batches_tracked is not None
+                and not grad_mode.is_recomputing()):
             self.num_batches_tracked.add_(1)
             if self.momentum is None:
                 # momentum None: the running statistics are the plain average of all batches
