@@ -124,7 +124,8 @@ def forward_and_reverse(lib: Any, params: list, x: Any, y: Any, min_seconds: flo
         forwards.append(seconds(forward))
     ratios = [r / ((before + after) / 2) for r, before, after in zip(reverses, forwards, forwards[1:])]
     return {"forward_s": statistics.median(forwards), "reverse_s": statistics.median(reverses),
-            "ratio": statistics.median(ratios), "rounds": len(reverses)}
+            "ratio": statistics.median(ratios), "ratio_quartiles": statistics.quantiles(ratios, n=4),
+            "rounds": len(reverses)}
 
 
 def reverse_gradient(params: list, x: Any, y: Any) -> np.ndarray:
