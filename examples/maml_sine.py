@@ -10,9 +10,9 @@ treating the inner gradient as a constant (``create_graph=False``: it comes back
 
 Tasks: y = A sin(x - phi), A in [0.1, 5], phi in [0, pi], x in [-5, 5]. The network is a
 1-40-40-1 MLP written as a function of its parameter tensors. Every task of a meta-batch
-is adapted at once: the parameters are stacked along a leading task axis, one copy per
-task, and because the tasks' losses are independent, the gradient of their sum with
-respect to the stacked copies holds each task's own gradient in its row.
+is adapted at once: the parameters are expanded along a leading task axis (a view, no
+copy), and because the tasks' losses are independent, the gradient of their sum with
+respect to the expanded parameters holds each task's own gradient in its row.
 
 Run: ``python examples/maml_sine.py``
 """
@@ -64,7 +64,7 @@ def task_losses(params: Params, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
 def adapt(params: Params, support: tuple, inner_lr: float, steps: int, second_order: bool) -> Params:
     """Per-task parameters after ``steps`` of SGD on each task's support set."""
     tasks = support[0].shape[0]
-    fast = [torch.stack([p] * tasks) for p in params]
+    fast = [p.expand(tasks, *p.shape) for p in params]
     for _ in range(steps):
         # the sum's gradient in row i is task i's gradient: the tasks share no computation
         loss = task_losses(fast, *support).sum()
