@@ -171,3 +171,17 @@ def test_dual_level_drops_tangents_and_checks_shapes():
     assert fwAD.unpack_dual(x).tangent is None
     with pytest.raises(RuntimeError, match="dual_level"):
         fwAD.make_dual(x, x)
+
+
+def test_forward_over_reverse_gives_hessian_vector_products():
+    v = cr.tensor(RNG.standard_normal(4))
+    x = cr.tensor(X, requires_grad=True)
+    with fwAD.dual_level():
+        (g,) = cr.autograd.grad(f_scalar(cr, fwAD.make_dual(x, v)), x, create_graph=True)
+        forward_over_reverse = fwAD.unpack_dual(g).tangent
+    _, expected = torch.autograd.functional.hvp(lambda t: f_scalar(torch, t), torch.tensor(X),
+                                                torch.tensor(v.numpy()))
+    np.testing.assert_allclose(forward_over_reverse.detach().numpy(), expected.numpy(), rtol=1e-10)
+    ours = F.hessian(lambda t: f_scalar(cr, t), cr.tensor(X), outer_jacobian_strategy="forward-mode")
+    theirs = torch.autograd.functional.hessian(lambda t: f_scalar(torch, t), torch.tensor(X))
+    assert_nested_close(ours, theirs)

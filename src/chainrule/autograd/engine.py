@@ -15,7 +15,7 @@ from typing import Any
 import numpy as _numpy
 
 from ..tensor import Tensor, _wrap
-from . import grad_mode
+from . import forward_ad, grad_mode
 from .graph import Node
 
 _state = grad_mode.state
@@ -355,6 +355,10 @@ def _saved_as_tensors(node: Node) -> tuple:
                 tensors.append(vertex)
         else:
             tensors.append(_wrap(array))
+    if node.tangents is not None and forward_ad.state.active:
+        for tensor, tangent in zip(tensors, node.tangents):
+            if tangent is not None:
+                forward_ad.set_tangent(tensor, tangent)
     return tuple(tensors)
 
 

@@ -166,10 +166,8 @@ def hessian(func: Callable, inputs: Any, create_graph: bool = False, strict: boo
             (None,) * len(xs))
         return _grads_or_zeros(grads, xs, strict, "hessian")
 
-    if outer_jacobian_strategy != "reverse-mode":
-        # forward over reverse would need tangents on the tensors the backward pass rebuilds
-        raise NotImplementedError("hessian: only outer_jacobian_strategy='reverse-mode' is supported")
-    jac = jacobian(gradient, ins, create_graph=create_graph, strict=strict)
+    jac = jacobian(gradient, ins, create_graph=create_graph, strict=strict,
+                   strategy=outer_jacobian_strategy)
     return jac if tuple_in else jac[0][0]
 
 

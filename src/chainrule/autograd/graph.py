@@ -12,12 +12,15 @@ class Node:
     input, the input itself when it is a leaf that requires grad, or None when no
     gradient is needed (so ``needs_input_grad[i]`` is ``edges[i] is not None``).
     ``saved`` holds the arrays the rule needs (inputs, output or forward by-products);
-    ``versions`` the version counters of saved tensors as they were when saved.
+    ``versions`` the version counters of saved tensors as they were when saved;
+    ``tangents`` the forward-mode tangents of the saved tensors when the node was made
+    inside a dual level (so that a backward pass recorded there carries them: forward over
+    reverse).
     """
 
     __slots__ = (
         "prim", "edges", "saved", "versions", "params", "shapes", "needs",
-        "hooks", "retained", "__weakref__",
+        "hooks", "retained", "tangents", "__weakref__",
     )
 
     def __init__(
@@ -39,6 +42,7 @@ class Node:
         self.needs = needs
         self.hooks = None
         self.retained = None
+        self.tangents = None
 
     def name(self) -> str:
         """PyTorch-style name, e.g. ``MulBackward0``."""

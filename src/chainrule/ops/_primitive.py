@@ -232,7 +232,7 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     node.params = params
     node.shapes = tuple([t._data.shape for t in inputs]) if prim.broadcasts else None
     node.needs = needs
-    node.hooks = node.retained = None
+    node.hooks = node.retained = node.tangents = None
     result.grad_fn = node
     result._rg = True
     return result
@@ -266,6 +266,12 @@ def _apply_with_tangent(prim: Primitive, inputs: tuple, params: dict) -> Tensor:
         if tangent._data.dtype != result._data.dtype:
             tangent = tangent.to(result.dtype)
         forward_ad.set_tangent(result, tangent)
+    node = result.grad_fn
+    if node is not None and prim.save:
+        # keep the saved tensors' tangents beside them: a backward pass recorded inside this
+        # dual level rebuilds the saved tensors and must give them their tangents again
+        spec = range(len(inputs)) if prim.save is ALL_INPUTS else prim.save
+        node.tangents = tuple(tangent if i == OUT else tangents[i] for i in spec)
     return result
 
 
