@@ -32,18 +32,23 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
     return median_times({"only": fn}, repeats, warmup)["only"]
 
 
-def median_times(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 3) -> dict:
-    """Median seconds of each function, their calls interleaved (A B A B ...) so that a
-    change in the machine's load hits all of them alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
+def median_times(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 3,
+                 rounds: int = 4) -> dict:
+    """Median seconds of each function over ``repeats`` calls, taken in ``rounds`` blocks
+    that alternate between the functions (A..A B..B A..A B..B), so that a change in the
+    machine's load hits all of them alike. Blocks rather than single calls: PyTorch's and
+    NumPy's BLAS thread pools spin after work, and alternating call by call makes each
+    library's threads compete with the other's; the first call of a block is not timed."""
     times: dict[str, list] = {name: [] for name in fns}
-    for _ in range(repeats):
+    per_round = max(1, -(-repeats // rounds))
+    for round_index in range(rounds):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(warmup if round_index == 0 else 1):
+                fn()
+            for _ in range(per_round):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 
 

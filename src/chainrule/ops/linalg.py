@@ -54,7 +54,12 @@ def _(xp, tangents, inputs, out, p):
 
 @primitive("linear", save=(0, 1), backward_name="AddmmBackward0")
 def linear(x, weight, bias=None):
-    out = np.matmul(x, weight.T)
+    if x.ndim == 2 and x.shape[0] <= 256:
+        # few rows: W x^T reads both operands in BLAS's preferred order (measured 2x faster
+        # than x W^T at 16 rows, even at 128, slower from ~1000); the result is its transpose
+        out = np.matmul(weight, x.T).T
+    else:
+        out = np.matmul(x, weight.T)
     if bias is not None:
         out += bias
     return out
