@@ -1,5 +1,7 @@
-"""Diagnostics beyond PyTorch: what backward keeps in memory (and, later, gradient flow)."""
+"""Diagnostics beyond PyTorch: what backward keeps in memory, how gradients flow through
+the layers (vanishing, exploding) and what the activations look like (dead, saturated)."""
 
+from .gradient_flow import GradientFlag, GradientFlowTracker, GradStats, StepRecord
 from .memory import (
     SavedEntry,
     SavedTensorsReport,
@@ -9,5 +11,6 @@ from .memory import (
     track_saved_memory,
 )
 
-__all__ = ["SavedEntry", "SavedTensorsReport", "saved_bytes_between", "saved_tensors_report",
+__all__ = ["GradientFlag", "GradientFlowTracker", "GradStats", "StepRecord",
+           "SavedEntry", "SavedTensorsReport", "saved_bytes_between", "saved_tensors_report",
            "track_modules", "track_saved_memory"]
