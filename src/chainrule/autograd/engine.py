@@ -23,6 +23,8 @@ _array_namespace: Any = None
 _tensor_namespace: Any = None
 # called with each node whose saved arrays backward releases (diagnostics.memory sets it)
 release_hook: Any = None
+# called with each node, the gradients its rule returned and its upstream gradient (anomaly mode)
+anomaly_hook: Any = None
 
 
 def set_namespaces(array_namespace: Any, tensor_namespace: Any) -> None:
@@ -181,6 +183,8 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
                 if release_hook is not None:
                     release_hook(vertex)
             input_grads = vertex.prim.vjp(xp, g, saved, vertex.params, vertex.needs)
+            if anomaly_hook is not None:
+                anomaly_hook(vertex, input_grads, g)
             shapes = vertex.shapes
             i = -1
             for edge in vertex.edges:
