@@ -226,7 +226,7 @@ def _forward_anomaly(op: str, inputs: tuple, out: Any) -> None:
         stack = _stack()
         shapes = tuple(tuple(a.shape) for a in arrays)
         raise AnomalyError(
-            f"Anomaly detected in the forward pass: {op} produced {bad} values in its output "
+            f"Anomaly detected: {op} produced {bad} values in its output "
             f"{out.dtype}{list(out.shape)} from inputs {_describe(arrays)}; {_where(stack)}. "
             f"Check the values reaching this op (e.g. clamp before log/sqrt, add an epsilon "
             f"to denominators).", op, "forward", shapes, stack)
