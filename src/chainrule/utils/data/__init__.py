@@ -7,10 +7,12 @@
 from ._collate import default_collate, default_convert
 from .dataloader import DataLoader
 from .dataset import ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
+from .distributed import DistributedSampler
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 __all__ = [
     "DataLoader", "Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "Subset",
     "random_split", "Sampler", "SequentialSampler", "RandomSampler", "BatchSampler",
+    "DistributedSampler",
     "default_collate", "default_convert",
 ]

@@ -1,0 +1,229 @@
+"""The default process group: MPI's world, its rank and size, the timeout, abort-on-error.
+
+MPI is reached through mpi4py, imported only by ``init_process_group`` (importing mpi4py's
+``MPI`` module starts MPI), so ``import chainrule.distributed`` stays cheap and works
+where MPI is not installed. The group works on a duplicate of ``MPI.COMM_WORLD`` so that
+its collectives never match messages of the program's own MPI calls.
+
+Two rules keep a failed job from hanging: every wait polls its requests against a
+deadline (the group's ``timeout``), and an exception that nobody catches on any rank
+prints its traceback and calls ``MPI_Abort``, which ends every rank of the job.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from datetime import timedelta
+from typing import Any
+
+# PyTorch's default for the gloo and MPI backends
+default_pg_timeout = timedelta(minutes=30)
+
+# Waits first spin on MPI_Test (most collectives finish within microseconds to a few
+# milliseconds, and MPI only makes progress while it is called), then sleep between
+# tests so that a rank waiting on a slow peer does not hold a core.
+_SPIN_SECONDS = 0.002
+_MAX_SLEEP_SECONDS = 0.001
+
+
+class DistError(RuntimeError):
+    """Base class of the errors chainrule.distributed raises (as ``torch.distributed``)."""
+
+
+class DistBackendError(DistError):
+    """A collective failed or timed out in the communication backend."""
+
+
+class _Group:
+    __slots__ = ("mpi", "comm", "rank", "size", "timeout", "previous_excepthook")
+
+    def __init__(self, mpi: Any, comm: Any, timeout: timedelta) -> None:
+        self.mpi = mpi
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+        self.timeout = timeout
+        self.previous_excepthook = None
+
+
+_group: _Group | None = None
+
+
+def is_available() -> bool:
+    """Whether the distributed package is there (it always is; MPI may still be missing).
+
+    >>> chainrule.distributed.is_available()
+    True
+    """
+    return True
+
+
+def is_mpi_available() -> bool:
+    """Whether mpi4py can be imported, so that ``backend="mpi"`` can start.
+
+    >>> chainrule.distributed.is_mpi_available()    # pip install 'chainrule[distributed]'
+    """
+    return importlib.util.find_spec("mpi4py") is not None
+
+
+def is_initialized() -> bool:
+    """Whether ``init_process_group`` has run (and ``destroy_process_group`` has not).
+
+    >>> chainrule.distributed.is_initialized()
+    False
+    """
+    return _group is not None
+
+
+def init_process_group(backend: str | None = None, init_method: str | None = None,
+                       timeout: timedelta | None = None, world_size: int = -1, rank: int = -1,
+                       store: Any = None, group_name: str = "", pg_options: Any = None,
+                       device_id: Any = None) -> None:
+    """Join the job's process group: every process started by ``mpiexec -n N``.
+
+    Rank and world size come from MPI; ``world_size`` and ``rank``, when given, are
+    checked against them. ``timeout`` bounds every collective's wait (30 minutes by
+    default, as PyTorch); past it the collective raises instead of hanging. From here on
+    an uncaught exception on any rank aborts the whole job.
+
+    >>> import chainrule.distributed as dist
+    >>> dist.init_process_group(backend="mpi")      # under: mpiexec -n 2 python train.py
+    >>> dist.get_rank(), dist.get_world_size()
+    (0, 2)
+    """
+    global _group
+    if _group is not None:
+        raise RuntimeError("trying to initialize the default process group twice!")
+    if backend is not None and str(backend).lower() != "mpi":
+        raise ValueError(
+            f"init_process_group: backend {backend!r} is not supported; chainrule.distributed "
+            f"runs over MPI: pass backend='mpi' and launch with 'mpiexec -n N python script.py'"
+        )
+    if init_method not in (None, "env://") or store is not None:
+        raise ValueError(
+            "init_process_group: MPI finds its peers through mpiexec, so init_method and store "
+            "must be left unset"
+        )
+    if timeout is not None and not isinstance(timeout, timedelta):
+        raise TypeError(f"init_process_group: timeout must be a datetime.timedelta, got {timeout!r}")
+    if not is_mpi_available():
+        raise RuntimeError(
+            "init_process_group(backend='mpi') needs mpi4py and an MPI library: "
+            "pip install 'chainrule[distributed]' (mpi4py and MPICH), or mpi4py built against "
+            "your cluster's MPI"
+        )
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD.Dup()
+    group = _Group(MPI, comm, timeout or default_pg_timeout)
+    if world_size not in (-1, None) and world_size != group.size:
+        comm.Free()
+        raise ValueError(
+            f"init_process_group: world_size={world_size} but mpiexec started {group.size} "
+            f"processes; leave world_size unset or launch with 'mpiexec -n {world_size}'"
+        )
+    if rank not in (-1, None) and rank != group.rank:
+        comm.Free()
+        raise ValueError(
+            f"init_process_group: rank={rank} but MPI gave this process rank {group.rank}; "
+            f"leave rank unset (MPI assigns ranks)"
+        )
+    group.previous_excepthook = sys.excepthook
+    sys.excepthook = _abort_on_uncaught_exception
+    _group = group
+
+
+def destroy_process_group(group: Any = None) -> None:
+    """Leave the process group: free its communicator and stop aborting on uncaught errors.
+
+    MPI itself stays up (it cannot restart in the same process) and is finalized at exit,
+    so ``init_process_group`` may be called again.
+
+    >>> chainrule.distributed.destroy_process_group()
+    """
+    global _group
+    current = _default_group("destroy_process_group", group)
+    _group = None
+    if sys.excepthook is _abort_on_uncaught_exception:
+        sys.excepthook = current.previous_excepthook
+    current.comm.Free()
+
+
+def get_rank(group: Any = None) -> int:
+    """This process's rank, 0 to world size - 1.
+
+    >>> chainrule.distributed.get_rank()
+    0
+    """
+    return _default_group("get_rank", group).rank
+
+
+def get_world_size(group: Any = None) -> int:
+    """The number of processes in the group.
+
+    >>> chainrule.distributed.get_world_size()
+    2
+    """
+    return _default_group("get_world_size", group).size
+
+
+def get_backend(group: Any = None) -> str:
+    """The group's backend: always ``"mpi"``.
+
+    >>> chainrule.distributed.get_backend()
+    'mpi'
+    """
+    _default_group("get_backend", group)
+    return "mpi"
+
+
+def _default_group(caller: str, group: Any = None) -> _Group:
+    if group is not None and group is not _group:
+        raise NotImplementedError(
+            f"{caller}: only the default group (group=None) is supported; new_group is not "
+            f"implemented"
+        )
+    if _group is None:
+        raise ValueError(
+            f"{caller}: Default process group has not been initialized, please make sure to "
+            f"call init_process_group."
+        )
+    return _group
+
+
+def wait_all(group: _Group, requests: list, what: str, timeout: timedelta | None = None) -> None:
+    """Wait for MPI requests, polling, and raise DistBackendError past the deadline."""
+    test_all = group.mpi.Request.Testall
+    if test_all(requests):
+        return
+    limit = (timeout or group.timeout).total_seconds()
+    start = time.perf_counter()
+    delay = 1e-5
+    while not test_all(requests):
+        elapsed = time.perf_counter() - start
+        if elapsed > limit:
+            raise DistBackendError(
+                f"{what} timed out after {limit:g} s on rank {group.rank} of {group.size}: "
+                f"another rank has not reached the same collective (it may have failed, hung, "
+                f"or called a different collective). This rank's uncaught error aborts the job; "
+                f"pass a longer timeout= to init_process_group if the ranks are only slow."
+            )
+        if elapsed > _SPIN_SECONDS:
+            time.sleep(delay)
+            delay = min(delay * 2, _MAX_SLEEP_SECONDS)
+
+
+def _abort_on_uncaught_exception(exc_type: type, exc: BaseException, tb: Any) -> None:
+    # Other ranks may be blocked in a collective that this rank will never reach: print
+    # the traceback, then end every process of the job rather than let them wait.
+    group = _group
+    previous = group.previous_excepthook if group is not None else sys.__excepthook__
+    previous(exc_type, exc, tb)
+    if group is not None:
+        print(f"chainrule.distributed: uncaught {exc_type.__name__} on rank {group.rank}; "
+              f"aborting all {group.size} ranks", file=sys.stderr)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        group.mpi.COMM_WORLD.Abort(1)
