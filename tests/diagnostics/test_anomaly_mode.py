@@ -135,6 +135,9 @@ def test_switching_nests_and_restores_the_hot_path():
         assert _primitive.Primitive.__call__ is not _primitive.apply
         with detect_anomaly(check_nan=False):  # records where ops were made, raises nothing
             cr.tensor([0.0], requires_grad=True).log()
+        with set_detect_anomaly(False):  # as a context manager, the setting comes back after
+            assert _is_off()
+        assert is_anomaly_enabled()
     finally:
         set_detect_anomaly(False)
     assert not is_anomaly_enabled() and _is_off() and not anomaly_mode._created_at

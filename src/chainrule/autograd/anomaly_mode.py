@@ -85,13 +85,25 @@ def is_anomaly_check_nan_enabled() -> bool:
     return _state.check_nan
 
 
-def set_detect_anomaly(mode: bool, check_nan: bool = True, check_forward: bool = True) -> None:
-    """Turn anomaly mode on or off for everything that follows (see ``detect_anomaly``).
+class set_detect_anomaly:  # noqa: N801 - PyTorch's name
+    """Turn anomaly mode on or off from here on (see ``detect_anomaly``); used as a context
+    manager, the previous setting comes back on exit, as in PyTorch.
 
     >>> chainrule.autograd.set_detect_anomaly(True)
+    >>> with chainrule.autograd.set_detect_anomaly(False):
+    ...     fast_part()
     >>> chainrule.autograd.set_detect_anomaly(True, check_forward=False)  # backward only
     """
-    _configure(bool(mode), bool(check_nan), bool(check_forward))
+
+    def __init__(self, mode: bool, check_nan: bool = True, check_forward: bool = True) -> None:
+        self._previous = (_state.enabled, _state.check_nan, _state.check_forward)
+        _configure(bool(mode), bool(check_nan), bool(check_forward))
+
+    def __enter__(self) -> set_detect_anomaly:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _configure(*self._previous)
 
 
 class detect_anomaly:  # noqa: N801 - PyTorch's name

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor
-from .graph import Graph, Vertex, param_names, read_graph
+from .graph import Graph, Vertex, read_graph, user_names
 
 __all__ = ["to_dot", "render", "module_of_vertices", "summarize"]
 
@@ -70,16 +70,19 @@ def _label(vertex: Vertex, show_values: bool) -> str:
 
 def to_dot(output: Tensor, params: Any = None, show_values: bool = False,
            collapse_modules: bool = False) -> str:
-    """Graphviz DOT text of the graph behind ``output``: leaves (blue boxes, named from
-    ``params``: a Module or a dict of name -> tensor) flow down through the ops (with their
-    output shapes) to ``output`` (green). ``show_values`` adds each value and gradient
-    (of ``output.sum()``) where known; ``collapse_modules`` draws each module with
-    parameters as one box.
+    """Graphviz DOT text of the graph behind ``output``: leaves (blue boxes, named after the
+    caller's variables or from ``params``: a Module or a dict of name -> tensor) flow down
+    through the ops (with their output shapes) to ``output`` (green). ``show_values`` adds
+    each value and gradient (of ``output.sum()``) where known; ``collapse_modules`` draws
+    each module with parameters as one box.
 
     >>> dot = chainrule.viz.to_dot(loss, params=model, show_values=True)
     >>> graphviz.Source(dot)        # parses with the graphviz package
     """
-    graph = read_graph(output, param_names(params))
+    return _to_dot(read_graph(output, user_names(params, 1)), params, show_values, collapse_modules)
+
+
+def _to_dot(graph: Graph, params: Any, show_values: bool, collapse_modules: bool) -> str:
     classes = {}
     if params is not None and hasattr(params, "named_modules"):
         classes = {name: type(m).__name__ for name, m in params.named_modules()}
@@ -144,7 +147,7 @@ def render(output: Tensor, path: str | os.PathLike, params: Any = None, show_val
         raise RuntimeError("render: Graphviz's dot program is not installed (Debian: apt-get "
                            "install graphviz); to_dot() gives the DOT text without it, and "
                            "to_html() draws the graph with no program at all")
-    dot = to_dot(output, params, show_values, collapse_modules)
+    dot = _to_dot(read_graph(output, user_names(params, 1)), params, show_values, collapse_modules)
     subprocess.run([program, f"-T{fmt}", "-o", path], input=dot.encode(), check=True,
                    capture_output=True)
     return path

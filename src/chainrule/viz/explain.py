@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from .._dtype import float64
+from ..autograd.grad_mode import no_grad
 from ..ops import creation, namespace
 from ..tensor import Tensor
-from .graph import Graph, Vertex, names_from_caller, param_names, read_graph
+from .graph import Graph, Vertex, read_graph, user_names
 
 __all__ = ["explain", "explain_expression"]
 
@@ -88,8 +89,10 @@ def _shares(vertex: Vertex, grad: np.ndarray) -> tuple:
     derivatives, meaningful where everything is a scalar)."""
     node = vertex.source
     rule = node.prim.vjp
-    shares = rule(namespace.array_namespace, grad, node.saved, node.params, node.needs)
-    local = rule(namespace.array_namespace, np.ones_like(grad), node.saved, node.params, node.needs)
+    with no_grad():  # as the engine runs a plain backward: rules on arrays, nothing recorded
+        shares = rule(namespace.array_namespace, grad, node.saved, node.params, node.needs)
+        local = rule(namespace.array_namespace, np.ones_like(grad), node.saved, node.params,
+                     node.needs)
     return shares, local
 
 
@@ -139,9 +142,7 @@ def explain(loss: Tensor, params: Any = None) -> str:
     >>> L = (w1 * x - 1.5) ** 2
     >>> _ = chainrule.viz.explain(L)   # ... dL/dw1 = -2 ...
     """
-    names = names_from_caller(1)
-    names.update(param_names(params))
-    text = _explain(loss, names, "L")
+    text = _explain(loss, user_names(params, 1), "L")
     print(text)
     return text
 

@@ -25,7 +25,7 @@ from ..autograd import engine
 from ..autograd.graph import Node
 from ..tensor import Tensor
 
-__all__ = ["Vertex", "Graph", "read_graph", "names_from_caller", "param_names", "op_name"]
+__all__ = ["Vertex", "Graph", "read_graph", "names_from_caller", "param_names", "user_names", "op_name"]
 
 _OUT = -1  # the output's position in a primitive's save spec
 
@@ -82,6 +82,13 @@ def names_from_caller(depth: int) -> dict:
         return names
     finally:
         del frame
+
+
+def user_names(params: Any, depth: int) -> dict:
+    """Names for a graph: the caller's variables ``depth`` frames up, then ``params``'s."""
+    names = names_from_caller(depth + 1)
+    names.update(param_names(params))
+    return names
 
 
 def param_names(params: Any) -> dict:
@@ -237,7 +244,8 @@ def read_graph(output: Tensor, names: dict | None = None) -> Graph:
         if type(source) is Node:
             vertex = Vertex(i, "op", op_name(source), source.name(), names.get(id(source)),
                             inputs=[index[id(e)] for e in source.edges if e is not None],
-                            params={k: v for k, v in source.params.items() if _shown(v)})
+                            params={k: v for k, v in source.params.items() if _shown(v)}
+                            if hasattr(source.prim, "forward") else {})  # a Function's are internal
         else:
             vertex = Vertex(i, "leaf", "leaf", "AccumulateGrad", names.get(id(source)))
         vertex.source = source

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .dot import summarize
-from .graph import Graph, param_names, read_graph
+from .graph import Graph, read_graph, user_names
 
 __all__ = ["to_html", "layout"]
 
@@ -195,12 +195,13 @@ sum.</p><dl>
 def to_html(output: Tensor, path: str | os.PathLike, params: Any = None,
             title: str = "chainrule graph") -> str:
     """Write one self-contained HTML page drawing the graph behind ``output``; clicking a node
-    shows its op, shape, dtype, value and gradient (of ``output.sum()``). Leaves are named
-    from ``params`` (a Module or a dict of name -> tensor). Returns the path.
+    shows its op, shape, dtype, value and gradient (of ``output.sum()``). Tensors are named
+    after the caller's variables or from ``params`` (a Module or a dict of name -> tensor).
+    Returns the path.
 
     >>> chainrule.viz.to_html(loss, "graph.html", params=model)   # then open it in a browser
     """
-    graph = read_graph(output, param_names(params))
+    graph = read_graph(output, user_names(params, 1))
     payload = json.dumps(_data(graph)).replace("</", "<\\/")  # no "</script>" inside the data
     page = _PAGE.replace("__TITLE__", title.replace("<", "&lt;")).replace("__DATA__", payload)
     path = os.fspath(path)
