@@ -4,6 +4,8 @@ feature rows, so one training loop (and ``checkpoint_sequential``) serves all th
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from .. import nn
 from ..tensor import Tensor
 from ._parser import UsageError
@@ -33,45 +35,47 @@ class LastStep(nn.Module):
 
 def build(kind: str, data: Data, hidden: list[int] | None = None, channels: list[int] | None = None,
           cell: str = "gru") -> nn.Sequential:
-    """The model ``kind`` for ``data``'s features and classes.
+    """The model ``kind`` for ``data``'s features and classes, its layers named (``fc1``,
+    ``conv1``, ``rnn``, ``out``) so that the state dict and the gradient-flow plot read well.
 
     >>> build("mlp", data, hidden=[128, 64])
     """
     hidden = hidden or DEFAULT_HIDDEN[kind]
     if kind == "mlp":
-        return nn.Sequential(*_mlp(data.features, hidden, data.classes))
-    if kind == "cnn":
-        return _cnn(data, channels or [16, 32], hidden)
-    if kind == "rnn":
+        layers = _mlp(data.features, hidden, data.classes)
+    elif kind == "cnn":
+        layers = _cnn(data, channels or [16, 32], hidden)
+    elif kind == "rnn":
         steps, width = _sequence_shape(data)
-        return nn.Sequential(nn.Unflatten(1, (steps, width)),
-                             LastStep(CELLS[cell](width, hidden[0], num_layers=len(hidden),
-                                                  batch_first=True)),
-                             nn.Linear(hidden[0], data.classes))
-    raise UsageError(f"unknown model {kind!r}: choose one of {', '.join(KINDS)}")
+        rnn = CELLS[cell](width, hidden[0], num_layers=len(hidden), batch_first=True)
+        layers = [("rows", nn.Unflatten(1, (steps, width))), ("rnn", LastStep(rnn)),
+                  ("out", nn.Linear(hidden[0], data.classes))]
+    else:
+        raise UsageError(f"unknown model {kind!r}: choose one of {', '.join(KINDS)}")
+    return nn.Sequential(OrderedDict(layers))
 
 
-def _mlp(inputs: int, hidden: list[int], classes: int) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for width in hidden:
-        layers += [nn.Linear(inputs, width), nn.ReLU()]
+def _mlp(inputs: int, hidden: list[int], classes: int) -> list[tuple[str, nn.Module]]:
+    layers: list[tuple[str, nn.Module]] = []
+    for i, width in enumerate(hidden, start=1):
+        layers += [(f"fc{i}", nn.Linear(inputs, width)), (f"relu{i}", nn.ReLU())]
         inputs = width
-    return [*layers, nn.Linear(inputs, classes)]
+    return [*layers, ("out", nn.Linear(inputs, classes))]
 
 
-def _cnn(data: Data, channels: list[int], hidden: list[int]) -> nn.Sequential:
+def _cnn(data: Data, channels: list[int], hidden: list[int]) -> list[tuple[str, nn.Module]]:
     if data.image is None:
         raise UsageError(f"--model cnn needs image data; {data.name!r} is a table (use mlp or rnn)")
     depth, rows, cols = data.image
     if rows < 2 or cols < 2:
         raise UsageError(f"--model cnn needs images of at least 2x2, got {rows}x{cols}")
     # 3x3 convolutions that keep the size, then one 2x2 max pool
-    layers: list[nn.Module] = [nn.Unflatten(1, data.image)]
-    for width in channels:
-        layers += [nn.Conv2d(depth, width, 3, padding=1), nn.ReLU()]
+    layers: list[tuple[str, nn.Module]] = [("image", nn.Unflatten(1, data.image))]
+    for i, width in enumerate(channels, start=1):
+        layers += [(f"conv{i}", nn.Conv2d(depth, width, 3, padding=1)), (f"relu_c{i}", nn.ReLU())]
         depth = width
-    layers += [nn.MaxPool2d(2), nn.Flatten()]
-    return nn.Sequential(*layers, *_mlp(depth * (rows // 2) * (cols // 2), hidden, data.classes))
+    layers += [("pool", nn.MaxPool2d(2)), ("flatten", nn.Flatten())]
+    return layers + _mlp(depth * (rows // 2) * (cols // 2), hidden, data.classes)
 
 
 def _sequence_shape(data: Data) -> tuple[int, int]:

@@ -81,7 +81,7 @@ def summary(trainer: Any) -> str:
                     f"{data.classes} classes"),
         ("model", f"{config['model']} ({_shape(trainer.model)})"),
         ("parameters", f"{models.count_parameters(trainer.model):,}"),
-        ("optimizer", f"{config['optimizer']}, lr {trainer.optimizer.param_groups[0]['initial_lr']:g}"
+        ("optimizer", f"{config['optimizer']}, lr {trainer.lr:g}"
                       f", {config['schedule']} schedule, {config['epochs']} epochs of "
                       f"{config['batch_size']}"),
         ("test accuracy", f"{100 * last['test_accuracy']:.2f}%  (best {100 * best['test_accuracy']:.2f}%"
@@ -96,9 +96,9 @@ def summary(trainer: Any) -> str:
 
 
 def _shape(model: Any) -> str:
-    """``64-128-64-10`` for an MLP; layer names for the others."""
-    layers = list(model.children())
-    if all(type(m).__name__ in ("Linear", "ReLU") for m in layers):
-        linears = [m for m in layers if type(m).__name__ == "Linear"]
+    """``64-128-64-10`` for an MLP; the layers with weights for the others."""
+    layers = dict(model.named_children())
+    linears = [m for m in layers.values() if type(m).__name__ == "Linear"]
+    if all(type(m).__name__ in ("Linear", "ReLU") for m in layers.values()):
         return "-".join(str(n) for n in [linears[0].in_features, *(m.out_features for m in linears)])
-    return ", ".join(type(m).__name__ for m in layers if type(m).__name__ not in ("ReLU", "Unflatten"))
+    return ", ".join(name for name, m in layers.items() if any(True for _ in m.parameters()))

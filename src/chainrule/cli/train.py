@@ -136,6 +136,8 @@ def _fit(trainer: Trainer, progress: bool) -> int:
         return 130
     report.write_artifacts(trainer)
     print(report.summary(trainer))
+    if trainer.tracker is not None and trainer.tracker.history:
+        print(trainer.tracker.report())
     return 0
 
 

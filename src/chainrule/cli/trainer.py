@@ -52,7 +52,8 @@ class Trainer:
         manual_seed(config["seed"])  # the weights' initialisation
         self.model = models.build(config["model"], data, config["hidden"], config["channels"],
                                   config["cell"])
-        self.optimizer = _optimizer(config, self.model)
+        self.lr = config["lr"] if config["lr"] is not None else DEFAULT_LR[config["optimizer"]]
+        self.optimizer = _optimizer(config, self.model, self.lr)
         self.generator = Generator().manual_seed(config["seed"])
         self.loader = DataLoader(TensorDataset(from_numpy(data.train_x), from_numpy(data.train_y)),
                                  batch_size=config["batch_size"], shuffle=True, generator=self.generator)
@@ -200,9 +201,8 @@ def _zero_sums() -> dict[str, Any]:
     return {"loss": 0.0, "correct": 0, "seen": 0}
 
 
-def _optimizer(config: dict[str, Any], model: nn.Module) -> optim.Optimizer:
+def _optimizer(config: dict[str, Any], model: nn.Module, lr: float) -> optim.Optimizer:
     name, decay = config["optimizer"], config["weight_decay"]
-    lr = config["lr"] if config["lr"] is not None else DEFAULT_LR[name]
     if name == "sgd":
         return optim.SGD(model.parameters(), lr=lr, momentum=config["momentum"], weight_decay=decay)
     if name == "rmsprop":

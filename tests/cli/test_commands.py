@@ -1,0 +1,112 @@
+"""`chainrule explain`, `gradcheck` and `bench`, and `--help` on every subcommand."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import chainrule
+from chainrule.autograd import Function
+from chainrule.cli import build_parser, gradcheck_cmd, main
+
+
+def _numbers(text: str, name: str) -> list[float]:
+    """Every ``name = value`` in the explain text, as floats."""
+    return [float(v) for v in re.findall(re.escape(name) + r" = (-?[\d.]+(?:e-?\d+)?)\s*$", text, re.M)]
+
+
+def test_explain_small_net(capsys: pytest.CaptureFixture) -> None:
+    assert main(["explain"]) == 0
+    text = capsys.readouterr().out
+    # the worked example: delta2 = dL/dyhat, delta1 = dL/dz1
+    assert _numbers(text, "dloss/dyhat")[-1] == pytest.approx(-0.42)
+    assert _numbers(text, "dloss/dw2")[-1] == pytest.approx(-0.462)
+    assert _numbers(text, "dloss/dz1")[-1] == pytest.approx(-0.336)
+    assert _numbers(text, "dloss/dw1")[-1] == pytest.approx(-0.672)
+    assert "relu(z1)" in text
+
+
+def test_explain_expression(capsys: pytest.CaptureFixture) -> None:
+    assert main(["explain", "(x+y)*z", "x=2", "y=3", "z=4"]) == 0
+    text = capsys.readouterr().out
+    assert _numbers(text, "f = t1 * z")[-1] == 20
+    assert [_numbers(text, f"df/d{name}")[-1] for name in "xyz"] == [4, 4, 5]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["(x+y)*q", "x=2", "y=3"], "no value given for 'q'"),
+    (["(x+", "x=2"], "is not an expression"),
+    (["x*2", "x=two"], "not a number"),
+    (["x*2", "2=x"], "expected NAME=VALUE"),
+])
+def test_explain_bad_input_is_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_gradcheck_table(capsys: pytest.CaptureFixture) -> None:
+    assert main(["gradcheck"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = lines[1:-1]
+    assert len(rows) == len(gradcheck_cmd._ops()) >= 70
+    assert all(row.endswith("ok") for row in rows)
+    assert re.match(r"\d+ ops in .* all within 1e-05$", lines[-1])
+    for op in ("softmax", "conv2d", "cross_entropy", "matmul", "gather"):
+        assert any(row.startswith(op + " ") for row in rows)
+
+
+def test_gradcheck_filter_and_unknown_op(capsys: pytest.CaptureFixture) -> None:
+    assert main(["gradcheck", "--op", "softmax"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4  # header, softmax, log_softmax, footer
+    with pytest.raises(SystemExit) as exit_info:
+        main(["gradcheck", "--op", "no-such-op"])
+    assert exit_info.value.code == 2
+
+
+class _WrongSquare(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x  # should be 2 x
+
+
+def test_gradcheck_catches_a_wrong_gradient() -> None:
+    result = gradcheck_cmd.check(gradcheck_cmd.Op("wrong", lambda m, x: _WrongSquare.apply(x), ((4,),)))
+    assert not result.ok and result.error > 0.1
+    good = gradcheck_cmd.check(gradcheck_cmd.Op("square", lambda m, x: x * x, ((4,),)))
+    assert good.ok and good.error < 1e-8
+
+
+def test_bench_builtin(capsys: pytest.CaptureFixture) -> None:
+    assert main(["bench", "--builtin", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("benchmark") and "MLP step" in out
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return
+    assert "torch" in out.splitlines()[0] and "ratio" in out.splitlines()[0]
+
+
+@pytest.mark.parametrize("command", ["train", "explain", "gradcheck", "bench"])
+def test_help_on_every_subcommand(command: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: chainrule {command}")
+
+
+def test_top_level_help_lists_the_commands() -> None:
+    text = build_parser().format_help()
+    for command in ("train", "explain", "gradcheck", "bench"):
+        assert command in text
+    assert chainrule.cli.main is main
