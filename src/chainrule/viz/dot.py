@@ -40,19 +40,36 @@ def _quote(text: str) -> str:
 
 
 def module_of_vertices(graph: Graph) -> dict:
-    """``vertex index -> module name`` for parameters (``fc1`` for ``fc1.weight``) and for the
-    ops that read only parameters of one module directly (the layer's own ops)."""
-    modules = {}
-    for vertex in graph.vertices:
-        if vertex.kind == "leaf" and vertex.name and "." in vertex.name:
-            modules[vertex.index] = vertex.name.rsplit(".", 1)[0]
-    for vertex in graph.vertices:
-        if vertex.kind != "op":
-            continue
-        owners = {modules[i] for i in vertex.inputs
-                  if graph.vertices[i].kind == "leaf" and i in modules}
-        if len(owners) == 1:
-            modules[vertex.index] = owners.pop()
+    """``vertex index -> module name`` for parameters (``fc1`` for ``fc1.weight``) and the ops
+    of their module: ops on its parameters alone, the ops that combine those with data, and
+    the ops on a path between them (a convolution's matmul-reshape-add from its weight to
+    its bias). Ops after the last of these, such as a following activation, stay outside."""
+    vertices = graph.vertices
+    params: dict = {}
+    for v in vertices:
+        if v.kind == "leaf" and v.name and "." in v.name:
+            params.setdefault(v.name.rsplit(".", 1)[0], set()).add(v.index)
+    readers: dict = {}
+    for v in vertices:
+        for i in v.inputs:
+            readers.setdefault(i, []).append(v.index)
+    modules: dict = {}
+    for module, leaves in sorted(params.items(), key=lambda kv: len(kv[1])):
+        own = set(leaves)  # its parameters and ops on them alone (reshape of a weight)
+        for v in vertices:  # (vertices are in forward order)
+            if (v.kind == "op" and v.inputs and len(v.inputs) == len(v.source.edges)  # no constants
+                    and all(i in own for i in v.inputs)):
+                own.add(v.index)
+        after = set(own)  # everything computed from them
+        for v in vertices:
+            if v.kind == "op" and any(i in after for i in v.inputs):
+                after.add(v.index)
+        before = {v.index for v in vertices if any(i in own for i in v.inputs)}
+        for v in reversed(vertices):  # the ops that combine them with data, and what leads there
+            if any(r in before for r in readers.get(v.index, ())):
+                before.add(v.index)
+        for index in own | (after & before):
+            modules.setdefault(index, module)
     return modules
 
 
@@ -107,7 +124,7 @@ def _to_dot(graph: Graph, params: Any, show_values: bool, collapse_modules: bool
                 ops = sum(1 for v in members if v.kind == "op")
                 last = members[-1]
                 kind = classes.get(module, "module")
-                label = f"{module} ({kind})\n{ops} ops -> {_shape(last)}"
+                label = f"{module} ({kind})\n{ops} op{'' if ops == 1 else 's'} -> {_shape(last)}"
                 lines.append(f"  {key} [label={_quote(label)}, shape=box3d, style=filled, "
                              f'fillcolor="#fde9c9"];')
             continue
