@@ -27,7 +27,9 @@ def test_the_worked_example_shows_the_board_numbers(capsys):
     assert capsys.readouterr().out.strip() == text.strip()  # printed as well as returned
     assert "z1 = t1 + b1 = 1.1" in text and "t1 = w1 * x = 1" in text
     assert "yhat = t2 + b2 = 1.08" in text and "a1 = relu(z1) = 1.1" in text
-    gradients = dict(re.findall(r"^  dL/d(\w+) = (\S+)$", text, flags=re.M))
+    gradients = dict(re.findall(r"^  dL/d(\w+) = (\S+)", text, flags=re.M))
+    assert "dL/dyhat = -0.42    (delta2 = -0.42: the error at layer 2's output)" in text
+    assert "dL/dz1 = -0.336    (delta1 = -0.336: the error at layer 1's output)" in text
     assert gradients["yhat"] == "-0.42"  # delta2
     assert gradients["w2"] == "-0.462"
     assert gradients["z1"] == "-0.336"  # delta1

@@ -125,10 +125,37 @@ def _written(graph: Graph, names: dict, constants: dict, loss_name: str) -> list
                 lines.append(f"    d{loss_name}/d{name} += vjp of {vertex.op}: {_num(grad)} "
                              f"-> {_num(share)}")
     lines += ["", "Gradients:"]
+    deltas = _layer_outputs(graph)
     for vertex in reversed(graph.vertices):
-        if vertex.index != graph.root.index and (vertex.name or vertex.kind == "leaf"):
-            lines.append(f"  d{loss_name}/d{names[vertex.index]} = {_num(vertex.grad)}")
+        if vertex.index != graph.root.index and (vertex.name or vertex.kind == "leaf"
+                                                 or vertex.index in deltas):
+            line = f"  d{loss_name}/d{names[vertex.index]} = {_num(vertex.grad)}"
+            if vertex.index in deltas:
+                layer = deltas[vertex.index]
+                line += f"    (delta{layer} = {_num(vertex.grad)}: the error at layer {layer}'s output)"
+            lines.append(line)
     return lines
+
+
+def _layer_outputs(graph: Graph) -> dict:
+    """``vertex index -> layer number`` for the outputs of affine layers (``w * a + b``,
+    ``W @ a + b``, ``linear``) in forward order: where the board writes delta_l = dL/dz_l."""
+    vertices = graph.vertices
+
+    def is_leaf(i: int) -> bool:
+        return vertices[i].kind == "leaf"
+
+    layers: dict = {}
+    for v in vertices:
+        affine = v.op in ("linear", "addmm") and any(is_leaf(i) for i in v.inputs)
+        if v.op == "add" and len(v.inputs) == 2:
+            for product, bias in (v.inputs, v.inputs[::-1]):
+                inner = vertices[product]
+                if is_leaf(bias) and inner.op in ("mul", "matmul") and any(map(is_leaf, inner.inputs)):
+                    affine = True
+        if affine:
+            layers[v.index] = len(layers) + 1
+    return layers
 
 
 def explain(loss: Tensor, params: Any = None) -> str:
