@@ -263,6 +263,12 @@ class Tensor:
 
     def detach_(self) -> Tensor:
         """Cut this tensor from the graph in place (it becomes a leaf)."""
+        if self._base is not None:
+            # a view's history is re-read from its base when the base changes in place
+            raise RuntimeError(
+                f"detach_(): can't detach views in-place (this tensor of shape "
+                f"{tuple(self.shape)} is a view). Use detach() instead."
+            )
         self.grad_fn = None
         self._rg = False
         return self
@@ -330,12 +336,15 @@ class Tensor:
 class _Extra:
     """State most tensors never use, kept off the hot path."""
 
-    __slots__ = ("hooks", "fw_grad", "name")
+    __slots__ = ("hooks", "fw_grad", "name", "no_grad_view")
 
     def __init__(self) -> None:
         self.hooks = None
         self.fw_grad = None
         self.name = None
+        # a view made under no_grad of a tensor that required grad: a constant, whose
+        # history is never refreshed from its base (PyTorch's CreationMeta.NO_GRAD_MODE)
+        self.no_grad_view = False
 
 
 class RemovableHandle:

@@ -20,7 +20,7 @@ from ..ops.creation import _rng
 from ..ops.math import linear, sigmoid, tanh
 from ..ops.math import log_softmax as _log_softmax
 from ..ops.math import softmax as _softmax
-from ..ops.shape import one_hot, pad
+from ..ops.shape import broadcast_tensors, one_hot, pad
 from ..tensor import Tensor, _wrap
 from . import _loss_kernels
 
@@ -310,6 +310,7 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
 
     >>> F.cosine_similarity(a, b, dim=1)
     """
+    x1, x2 = broadcast_tensors(x1, x2)  # PyTorch broadcasts before taking the norms
     n1 = x1.norm(2, dim).clamp(min=eps)
     n2 = x2.norm(2, dim).clamp(min=eps)
     return (x1 * x2).sum(dim) / (n1 * n2)

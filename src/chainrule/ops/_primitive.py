@@ -113,13 +113,20 @@ def refresh_view(view: Tensor) -> None:
     """
     base = view._base
     vertex = view.grad_fn
-    if base is None or vertex is None or not base._rg:
-        return  # made without recording (no_grad): a constant, as PyTorch treats it
-    while type(vertex) is Node and vertex.prim.view:
-        vertex = vertex.edges[0]
-    current = base.grad_fn if base.grad_fn is not None else base
-    if vertex is current:
+    if base is None or not base._rg:
         return
+    if vertex is None:
+        # no history: either a constant (made under no_grad of a tensor that required grad),
+        # or made while the base required no grad, which it has since gained by an in-place
+        # op (then, as PyTorch, the view is re-read from the base)
+        if view._extra is not None and view._extra.no_grad_view:
+            return
+    else:
+        while type(vertex) is Node and vertex.prim.view:
+            vertex = vertex.edges[0]
+        current = base.grad_fn if base.grad_fn is not None else base
+        if vertex is current:
+            return
     try:
         position = view_position(base._data, view._data, "view")
     except RuntimeError:
@@ -131,6 +138,14 @@ def refresh_view(view: Tensor) -> None:
     reread = indexing.getitem(base, index=position, shape=base._data.shape)
     view.grad_fn = reread.grad_fn
     view._rg = reread._rg
+
+
+def mark_no_grad_view(view: Tensor, source: Tensor, enabled: bool) -> None:
+    """Mark ``view`` a constant when made under no_grad from a tensor that requires grad,
+    or from such a view (views of it inherit that, as in PyTorch)."""
+    extra = source._extra
+    if (not enabled and source._rg) or (extra is not None and extra.no_grad_view):
+        view._extra_state().no_grad_view = True
 
 
 view_position: Any = None  # set by ops/inplace.py: where a view's elements lie in its base
@@ -174,6 +189,8 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
         source = inputs[0]
         result._version = source._version
         result._base = source if source._base is None else source._base
+        if source._extra is not None or (not enabled and source._rg):
+            mark_no_grad_view(result, source, enabled)
     else:
         result._version = [0]
     if not enabled:

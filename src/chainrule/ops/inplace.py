@@ -18,7 +18,7 @@ import numpy as np
 from .. import _dtype
 from ..autograd import grad_mode
 from ..tensor import Tensor, _wrap
-from . import _primitive, indexing, kernels, math, shape, unary
+from . import _primitive, indexing, kernels, math, shape
 from ._convert import normalize_axis
 
 _state = grad_mode.state
@@ -114,6 +114,9 @@ def _position_in(base: Any, view: Any, op: str) -> tuple | None:
             f"(shape {tuple(view.shape)}) refers to a single memory location. Please clone() "
             f"the tensor before performing the operation."
         )
+    if base.ndim == 0:
+        # one element: a view of it is that element in size-1 dims (None per dim), or empty
+        return (None,) * flat.ndim if flat.size else None
     return np.unravel_index(flat, base.shape)
 
 
@@ -214,10 +217,9 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
     """Copy ``src``'s values (broadcast, cast) into this tensor's storage."""
     src_t = src if isinstance(src, Tensor) else _wrap(np.asarray(src))
     if _tracked(self, src_t):
-        def compute(old: Tensor) -> Tensor:
-            moved = unary.clone(src_t.to(self.dtype)) if src_t._rg else src_t.to(self.dtype)
-            return shape.expand(moved, self._data.shape) if moved.shape != self.shape else moved
-        return _rebase(self, compute, "copy_")
+        # overwrite keeps the history of the old value (with a zero gradient): the result
+        # requires grad when either self or src does, as in PyTorch
+        return _rebase(self, lambda old: overwrite(old, src_t), "copy_")
     try:
         np.copyto(self._data, src_t._data, casting="unsafe")
     except ValueError:

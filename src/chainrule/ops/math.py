@@ -451,7 +451,8 @@ def _extremum_along(input: Tensor, dim: int, keepdim: bool, name: str, arg: Any)
 
     axis = normalize_axis(dim, input._data.ndim, name)
     if input._data.ndim == 0:
-        return _ValuesIndices(input, _wrap(np.zeros((), dtype=np.int64)))
+        # a new tensor, as PyTorch's: writing into the result must not change the input
+        return _ValuesIndices(unary.clone(input), _wrap(np.zeros((), dtype=np.int64)))
     if input._data.shape[axis] == 0:
         raise IndexError(f"{name}(): expected reduction dim {dim} to have non-zero size")
     index = np.expand_dims(arg(input._data, axis=axis), axis)

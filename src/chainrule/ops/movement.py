@@ -33,6 +33,8 @@ def _(xp, g, saved, p, needs):
 
 @primitive("expand", view=True, broadcasts=True, backward_name="ExpandBackward0", jvp=LINEAR)
 def expand(x, shape):
+    if x.size == int(np.prod(shape)):
+        return x.reshape(shape)  # only size-1 dims added: a view that can be written, as PyTorch's
     return np.broadcast_to(x, shape)
 
 
@@ -41,9 +43,11 @@ def _(xp, g, saved, p, needs):
     return (g,)  # the engine sums the expanded axes back
 
 
+# ``sizes``: each input's extent along ``axis``, None for a 1-D empty input that PyTorch's
+# cat skips (legacy behaviour) while still giving it an empty gradient
 @primitive("cat", backward_name="CatBackward0", jvp=LINEAR)
 def cat(*xs, axis, sizes):
-    return np.concatenate(xs, axis=axis)
+    return np.concatenate([x for x, size in zip(xs, sizes) if size is not None], axis=axis)
 
 
 @cat.defvjp
@@ -51,6 +55,9 @@ def _(xp, g, saved, p, needs):
     axis = p["axis"]
     grads, start = [], 0
     for size, need in zip(p["sizes"], needs):
+        if size is None:
+            grads.append(xp.zeros((0,), dtype=g.dtype) if need else None)
+            continue
         if need:
             index = (slice(None),) * axis + (slice(start, start + size),)
             grads.append(g[index])
@@ -62,7 +69,7 @@ def _(xp, g, saved, p, needs):
 
 @primitive("flip", jvp=LINEAR)
 def flip(x, axis):
-    return np.flip(x, axis=axis)
+    return np.flip(x, axis=axis).copy()  # NumPy's flip is a view; PyTorch's flip copies
 
 
 @flip.defvjp

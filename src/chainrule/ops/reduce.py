@@ -125,7 +125,8 @@ def _(xp, g, saved, p, needs):
 
 @primitive("logsumexp", save=(0, OUT), jvp=SLICEWISE)
 def logsumexp(x, axis, keepdims, shape):
-    peak = np.amax(x, axis=axis, keepdims=True)
+    # initial=-inf: a slice may be empty (its logsumexp is -inf, as PyTorch's)
+    peak = np.amax(x, axis=axis, keepdims=True, initial=-np.inf)
     peak = np.where(np.isfinite(peak), peak, 0)
     out = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
     if keepdims:
@@ -169,7 +170,8 @@ def _(xp, g, saved, p, needs):
 
 @primitive("softmax", save=(OUT,), jvp=SYMMETRIC)
 def softmax(x, axis):
-    shifted = np.exp(x - np.amax(x, axis=axis, keepdims=True))
+    # initial=-inf: the dim may have size 0 (the result is then empty, as PyTorch's)
+    shifted = np.exp(x - np.amax(x, axis=axis, keepdims=True, initial=-np.inf))
     return shifted / np.sum(shifted, axis=axis, keepdims=True)
 
 
@@ -182,7 +184,7 @@ def _(xp, g, saved, p, needs):
 
 @primitive("log_softmax", save=(OUT,))
 def log_softmax(x, axis):
-    shifted = x - np.amax(x, axis=axis, keepdims=True)
+    shifted = x - np.amax(x, axis=axis, keepdims=True, initial=-np.inf)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import grad_mode
 from ..autograd.function import Function
 from ..tensor import Tensor, _wrap
-from . import indexing, kernels, movement
+from . import indexing, kernels, movement, unary
 from ._convert import as_tensor_arg, normalize_axis, normalize_dim, result_dtype, shape_arg
+from ._primitive import mark_no_grad_view
 
 # ------------------------------------------------------------------ reshaping
 
@@ -113,6 +115,10 @@ def t(input: Tensor) -> Tensor:
 def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
     """Move dims to new positions, keeping the others in order."""
     ndim = input._data.ndim
+    if ndim == 0:  # a 0-d tensor takes dim 0 or -1, as PyTorch's
+        normalize_axis(source, 0, "movedim")
+        normalize_axis(destination, 0, "movedim")
+        return permute(input, ())
     src = [normalize_axis(s, ndim, "movedim") for s in np.atleast_1d(source)]
     dst = [normalize_axis(d, ndim, "movedim") for d in np.atleast_1d(destination)]
     order = [i for i in range(ndim) if i not in src]
@@ -168,7 +174,9 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
     interleaved = tuple(v for n in shape for v in (1, n))
     grown = tuple(v for r, n in zip(reps, shape) for v in (r, n))
     out = expand(reshape(input, interleaved), grown)
-    return reshape(out, tuple(r * n for r, n in zip(reps, shape)))
+    # the reshape may be a view of the expanded input: repeat's result owns its memory,
+    # as PyTorch's, so that writing into it never writes into the input
+    return unary.clone(reshape(out, tuple(r * n for r, n in zip(reps, shape))))
 
 
 def tile(input: Tensor, dims: Any) -> Tensor:
@@ -177,31 +185,34 @@ def tile(input: Tensor, dims: Any) -> Tensor:
 
 
 def cat(tensors: Any, dim: int = 0, *, axis: int | None = None) -> Tensor:
-    """Join tensors along an existing dim."""
+    """Join tensors along an existing dim (always a new tensor, even from one part)."""
     tensors = [as_tensor_arg(t, "cat") for t in tensors]
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
     dim = axis if axis is not None else dim
-    # PyTorch skips 1-D empty tensors in cat (legacy behaviour)
-    parts = [t for t in tensors if not (t._data.ndim == 1 and t._data.shape[0] == 0)] or tensors[:1]
-    dtype = parts[0]._data.dtype
-    for other in parts[1:]:
+    dtype = tensors[0]._data.dtype
+    for other in tensors[1:]:  # the result type counts the skipped parts too, as PyTorch's
         dtype = result_dtype(_wrap(np.empty(1, dtype)), other) if other._data.dtype != dtype else dtype
-    parts = [t if t._data.dtype == dtype else t.to(dtype) for t in parts]
+    tensors = [t if t._data.dtype == dtype else t.to(dtype) for t in tensors]
+    # PyTorch skips 1-D empty tensors in cat (legacy behaviour); they stay inputs of the
+    # node, so that they get their (empty) gradient as in PyTorch
+    legacy = [t._data.ndim == 1 and t._data.shape[0] == 0 for t in tensors]
+    parts = [t for t, skip in zip(tensors, legacy) if not skip]
+    if not parts or parts[0]._data.ndim == 1:
+        parts, legacy = tensors, [False] * len(tensors)
     ndim = parts[0]._data.ndim
     axis_ = normalize_axis(dim, ndim, "cat")
     first = parts[0]._data.shape
-    for i, t in enumerate(parts):
+    for i, t in enumerate(tensors):
         shape = t._data.shape
-        if len(shape) != ndim or any(a != b for d, (a, b) in enumerate(zip(shape, first))
-                                     if d != axis_):
+        if not legacy[i] and (len(shape) != ndim or any(
+                a != b for d, (a, b) in enumerate(zip(shape, first)) if d != axis_)):
             raise RuntimeError(
                 f"cat(): sizes of tensors must match except in dimension {dim}: tensor 0 has "
                 f"shape {tuple(first)} and tensor {i} has shape {tuple(shape)}"
             )
-    if len(parts) == 1:
-        return parts[0]
-    return movement.cat(*parts, axis=axis_, sizes=tuple(t._data.shape[axis_] for t in parts))
+    sizes = tuple(None if skip else t._data.shape[axis_] for t, skip in zip(tensors, legacy))
+    return movement.cat(*tensors, axis=axis_, sizes=sizes)
 
 
 concat = concatenate = cat
@@ -291,7 +302,12 @@ def _pieces(tensor: Tensor, axis: int, sizes: list, keepdim: bool) -> tuple:
     if len(sizes) == 1 and keepdim:
         return (narrow(tensor, axis, 0, sizes[0]),)
     pieces = _Split.apply(tensor, axis, tuple(sizes), keepdim)
-    return pieces if isinstance(pieces, tuple) else (pieces,)
+    pieces = pieces if isinstance(pieces, tuple) else (pieces,)
+    enabled = grad_mode.state.enabled
+    if tensor._extra is not None or (not enabled and tensor._rg):
+        for piece in pieces:  # views made under no_grad are constants, as in apply
+            mark_no_grad_view(piece, tensor, enabled)
+    return pieces
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
