@@ -204,6 +204,17 @@ def collectives(saved: dict, rank: int) -> None:
     saved["reduce_scatter_tensor"] = out.numpy()
     dist.barrier(async_op=True).wait()
 
+    # async collectives move on while the caller does no MPI call (the progress thread)
+    done = []
+    for mb in (0.01, 8):
+        t = cr.ones(int(mb * 2**20 / 4))
+        dist.barrier()
+        work = dist.all_reduce(t, async_op=True)
+        time.sleep(0.15)
+        done.append(work.is_completed())    # one MPI_Test alone would not finish either
+        work.wait()
+    saved["background"] = np.array(done)
+
     saved["bad_src"] = np.array(_error(lambda: dist.broadcast(cr.zeros(1), src=5)))
     saved["bad_list"] = np.array(_error(lambda: dist.all_gather([cr.zeros(1)], cr.zeros(1))))
     saved["bad_avg"] = np.array(_error(lambda: dist.all_reduce(cr.tensor([1]), op=dist.ReduceOp.AVG)))

@@ -56,6 +56,11 @@ def test_broadcast_all_gather_reduce_scatter(ranks: list[dict]) -> None:
         np.testing.assert_array_equal(seen["reduce_scatter_tensor"], [[0.5, 1.5], [2.5, 3.5]][rank])
 
 
+def test_async_collectives_progress_in_the_background(ranks: list[dict]) -> None:
+    for seen in ranks:
+        assert seen["background"].tolist() == [True, True]
+
+
 def test_collective_errors_name_the_mistake(ranks: list[dict]) -> None:
     seen = {key: str(value) for key, value in ranks[0].items() if value.dtype.kind == "U"}
     assert "src=5 is not a rank of this group (0 to 1)" in seen["bad_src"]

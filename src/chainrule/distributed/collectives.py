@@ -51,15 +51,19 @@ class Work:
     True
     """
 
-    __slots__ = ("_group", "_requests", "_finish", "_what", "_done")
+    __slots__ = ("_group", "_requests", "_finish", "_what", "_done", "_held")
 
     def __init__(self, group: _Group, requests: list, what: str,
-                 finish: Callable[[], None] | None = None) -> None:
+                 finish: Callable[[], None] | None = None, background: bool = False) -> None:
         self._group = group
         self._requests = requests
         self._finish = finish
         self._what = what
         self._done = False
+        # an async collective moves on in the background while the caller works
+        self._held = background
+        if background:
+            group.progress.hold()
 
     def wait(self, timeout: timedelta | None = None) -> bool:
         """Block until the collective is done; raise DistBackendError past ``timeout``
@@ -81,6 +85,9 @@ class Work:
 
     def _complete(self) -> None:
         self._done = True
+        if self._held:
+            self._held = False
+            self._group.progress.release()
         if self._finish is not None:
             self._finish()
             self._finish = None
@@ -119,7 +126,7 @@ def _mpi_op(op: Any, array: np.ndarray, caller: str, mpi: Any) -> Any:
 
 def _run(group: _Group, requests: list, what: str, finish: Callable[[], None] | None,
          async_op: bool) -> Work | None:
-    work = Work(group, requests, what, finish)
+    work = Work(group, requests, what, finish, background=async_op)
     if async_op:
         return work
     work.wait()
@@ -151,10 +158,6 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None,
     >>> dist.all_reduce(t, op=dist.ReduceOp.SUM)    # tensor([1.]) on both of 2 ranks
     """
     pg = _default_group("all_reduce", group)
-    return _run(pg, *_start_all_reduce(pg, tensor, op), async_op)
-
-
-def _start_all_reduce(pg: _Group, tensor: Tensor, op: ReduceOp) -> tuple[list, str, Any]:
     buffer, _ = _as_buffer(tensor, "all_reduce")
     request = pg.comm.Iallreduce(pg.mpi.IN_PLACE, buffer, _mpi_op(op, buffer, "all_reduce", pg.mpi))
     _bump((tensor,))
@@ -164,7 +167,8 @@ def _start_all_reduce(pg: _Group, tensor: Tensor, op: ReduceOp) -> tuple[list, s
             buffer[...] /= pg.size
         if buffer is not tensor._data:
             tensor._data[...] = buffer
-    return [request], f"all_reduce({op.name}) of {buffer.shape} {buffer.dtype}", finish
+    return _run(pg, [request], f"all_reduce({op.name}) of {buffer.shape} {buffer.dtype}", finish,
+                async_op)
 
 
 def broadcast(tensor: Tensor, src: int, group: Any = None, async_op: bool = False) -> Work | None:

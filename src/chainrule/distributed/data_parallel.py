@@ -189,6 +189,7 @@ class _Reducer:
         # all-reduces still in flight (started for buckets of unused parameters by a forward
         # that no backward followed) must end before their buffers are reused
         if self.requests:
+            self.group.progress.release()
             wait_all(self.group, self.requests, "DistributedDataParallel: earlier bucket all-reduce")
             self.requests = []
 
@@ -258,6 +259,8 @@ class _Reducer:
         self.full[b] = True
         comm, mpi = self.group.comm, self.group.mpi
         while self.next_bucket < len(self.flats) and self.full[self.next_bucket]:
+            if not self.requests:  # the first bucket in flight: move them on while backward runs
+                self.group.progress.hold()
             flat = self.flats[self.next_bucket]
             self.requests.append(comm.Iallreduce(mpi.IN_PLACE, flat, mpi.SUM))
             self.next_bucket += 1
@@ -266,6 +269,7 @@ class _Reducer:
         """All buckets are started: wait, average, write ``.grad``; the gradient for
         parameter ``current`` (whose hook is running) is returned to the engine instead."""
         group = self.group
+        group.progress.release()  # backward is over: this thread now waits, spinning
         wait_all(group, self.requests, f"DistributedDataParallel: gradient all-reduce of "
                                        f"{len(self.flats)} bucket(s)")
         self.requests = []
