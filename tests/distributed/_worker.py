@@ -27,6 +27,7 @@ from chainrule.utils.data import DataLoader, DistributedSampler, TensorDataset
 BATCH = 8          # per rank; the single-process reference uses 2 * BATCH
 STEPS = 20
 MICRO = 3          # micro-batches per step in the no_sync test
+LBFGS_STEPS = 3    # each runs up to 4 forward/backward passes through the closure
 TINY_BUCKET_MB = 0.0005   # ~500 bytes: several buckets for the small MLP
 
 
@@ -47,6 +48,8 @@ def batch(step: int, size: int) -> tuple[cr.Tensor, cr.Tensor]:
 def make_optimizer(name: str, params: list) -> cr.optim.Optimizer:
     if name == "sgd":
         return cr.optim.SGD(params, lr=0.1, momentum=0.9)
+    if name == "lbfgs":
+        return cr.optim.LBFGS(params, lr=0.5, max_iter=4)
     return cr.optim.Adam(params, lr=0.01)
 
 
@@ -59,6 +62,14 @@ def train(model: nn.Module, optimizer_name: str, rank: int, world: int, steps: i
     for step in range(steps):
         x, y = batch(step, 2 * BATCH * micro)
         x, y = x[rank * per_rank:(rank + 1) * per_rank], y[rank * per_rank:(rank + 1) * per_rank]
+        if optimizer_name == "lbfgs":      # forward and backward inside the closure
+            def closure(x: cr.Tensor = x, y: cr.Tensor = y) -> cr.Tensor:
+                opt.zero_grad()
+                loss = F.mse_loss(model(x), y)
+                loss.backward()
+                return loss
+            opt.step(closure)
+            continue
         opt.zero_grad()
         size = per_rank // micro
         for k in range(micro):
@@ -105,6 +116,9 @@ def main(out: Path) -> None:
         saved[f"buckets_{name}"] = np.array(len(model._reducer.flats))
         for i, p in enumerate(train(model, name, rank, world)):
             saved[f"{name}_{i}"] = p
+    model = DDP(make_model(seed=rank), bucket_cap_mb=TINY_BUCKET_MB)
+    for i, p in enumerate(train(model, "lbfgs", rank, world, steps=LBFGS_STEPS)):
+        saved[f"lbfgs_{i}"] = p
     model = DDP(make_model(seed=rank), bucket_cap_mb=TINY_BUCKET_MB)
     for i, p in enumerate(train(model, "sgd", rank, world, steps=5, micro=MICRO)):
         saved[f"nosync_{i}"] = p

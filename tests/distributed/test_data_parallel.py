@@ -87,6 +87,13 @@ def test_two_ranks_match_one_process_with_twice_the_batch(ranks: list[dict], opt
     assert max(np.abs(a - b).max() for a, b in zip(expected, start)) > 1e-2
 
 
+def test_optimizer_with_closure_lbfgs(ranks: list[dict]) -> None:
+    expected = _reference("lbfgs", steps=_worker.LBFGS_STEPS)
+    for seen in ranks:
+        for i, want in enumerate(expected):
+            np.testing.assert_allclose(seen[f"lbfgs_{i}"], want, rtol=1e-11, atol=0)
+
+
 def test_no_sync_accumulation_equals_one_large_batch(ranks: list[dict]) -> None:
     expected = _reference("sgd", steps=5, micro=_worker.MICRO)
     for seen in ranks:

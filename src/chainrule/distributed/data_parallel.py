@@ -140,10 +140,6 @@ class DistributedDataParallel(Module):
         finally:
             self.require_backward_grad_sync = previous
 
-    def extra_repr(self) -> str:
-        return (f"world_size={self._group.size}, buckets={len(self._reducer.flats)}, "
-                f"bucket_cap_mb={self.bucket_bytes_cap / 2**20:g}")
-
 
 class _Reducer:
     """Buckets, the gradient hooks, and the state of one reduction (forward to backward)."""
@@ -239,6 +235,13 @@ class _Reducer:
         self.fired = True
         p = self.params[i]
         view = self.views[i]
+        if grad._data.dtype != view.dtype or grad._data.shape != view.shape:
+            raise RuntimeError(
+                f"DistributedDataParallel: parameter {self.names[i]} is now {grad._data.dtype} "
+                f"of shape {grad._data.shape}, but was {view.dtype} of shape {view.shape} when "
+                f"it was wrapped; convert or resize the module (.double(), .to(...)) before "
+                f"wrapping it"
+            )
         view[...] = grad._data
         if p.grad is not None:  # accumulated locally (no_sync): average the total
             view += p.grad._data
