@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,9 @@ def skip_reason() -> str | None:
 
 
 requires_mpi = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+if skip_reason() is not None:
+    # skips are listed only with -rs; a warning shows in every run's summary
+    warnings.warn(skip_reason(), stacklevel=1)
 
 
 def launch(scenario: str, out: Path, ranks: int = 2) -> subprocess.Popen:
