@@ -249,7 +249,9 @@ class _Reducer:
         if self.remaining == 0:
             return self._finish(i)
         if self.requests:
-            self.group.mpi.Request.Testall(self.requests)  # MPI progresses only when called
+            # MPI moves collectives only inside MPI calls: one here too, for when the
+            # progress thread is off (MPI started without MPI_THREAD_MULTIPLE)
+            self.group.mpi.Request.Testall(self.requests)
         return None
 
     def _mark_ready(self, i: int) -> None:
@@ -281,20 +283,19 @@ class _Reducer:
             used = self.used.copy()
             wait_all(group, [group.comm.Iallreduce(group.mpi.IN_PLACE, used, group.mpi.MAX)],
                      "DistributedDataParallel: exchanging which parameters were used")
-        for flat in self.flats:
-            flat /= group.size
         replacement = None
+        size = group.size
         for i, p in enumerate(self.params):
             if used is not None and not used[i]:
                 continue  # no rank used it: leave .grad as it was, as PyTorch
-            average = self.views[i]
+            total = self.views[i]
             if i == current:
                 p.grad = None
-                replacement = _wrap(average)
+                replacement = _wrap(total / size)
             elif p.grad is None or p.grad._rg:
-                p.grad = _wrap(average.copy())
-            else:
-                p.grad._data[...] = average
+                p.grad = _wrap(total / size)
+            else:  # the division writes the average straight into .grad: one pass
+                np.divide(total, size, out=p.grad._data)
                 p.grad._version[0] += 1
         self.armed = False
         self._reset_counters()
