@@ -81,6 +81,7 @@ class Work:
         return self._done
 
     def is_success(self) -> bool:
+        """Whether the collective has completed (a failed one aborts the job instead)."""
         return self.is_completed()
 
     def _complete(self) -> None:
