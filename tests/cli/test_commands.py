@@ -20,11 +20,12 @@ def test_explain_small_net(capsys: pytest.CaptureFixture) -> None:
     assert main(["explain"]) == 0
     text = capsys.readouterr().out
     # the worked example: delta2 = dL/dyhat, delta1 = dL/dz1
-    assert _numbers(text, "dloss/dyhat")[-1] == pytest.approx(-0.42)
-    assert _numbers(text, "dloss/dw2")[-1] == pytest.approx(-0.462)
-    assert _numbers(text, "dloss/dz1")[-1] == pytest.approx(-0.336)
-    assert _numbers(text, "dloss/dw1")[-1] == pytest.approx(-0.672)
-    assert "relu(z1)" in text
+    assert _numbers(text, "upstream dL/dyhat")[-1] == pytest.approx(-0.42)
+    assert _numbers(text, "dL/dw2")[-1] == pytest.approx(-0.462)
+    assert _numbers(text, "upstream dL/dz1")[-1] == pytest.approx(-0.336)
+    assert _numbers(text, "dL/dw1")[-1] == pytest.approx(-0.672)
+    assert "delta2 = -0.42" in text and "delta1 = -0.336" in text
+    assert "a1 = relu(z1)" in text
 
 
 def test_explain_expression(capsys: pytest.CaptureFixture) -> None:

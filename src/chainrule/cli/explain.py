@@ -59,8 +59,8 @@ def small_net(**values: float) -> str:
     z1 = w1 * x + b1
     a1 = F.relu(z1)
     yhat = w2 * a1 + b2
-    loss = 0.5 * (yhat - y) ** 2
-    return viz.explain(loss)
+    L = 0.5 * (yhat - y) ** 2  # named as on the board: the lines read dL/dw1, ...
+    return viz.explain(L)
 
 
 def parse_values(pairs: list[str]) -> dict[str, float]:

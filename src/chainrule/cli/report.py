@@ -19,7 +19,8 @@ def write_artifacts(trainer: Any) -> list[str]:
     run.save_model(trainer.model.state_dict())
     writers = [(run_dir.CURVES, lambda path: plot_curves(trainer.history, path)),
                (run_dir.GRAD_FLOW, lambda path: _viz().plot_grad_flow(_flow_source(trainer), path)),
-               (run_dir.GRAPH, lambda path: _viz().to_html(trainer.sample_loss(), path))]
+               (run_dir.GRAPH, lambda path: _viz().to_html(trainer.sample_loss(), path, params=trainer.model,
+                                                           title=f"chainrule train: {run.path.name}"))]
     skipped = []
     for name, write in writers:
         try:
