@@ -44,7 +44,8 @@ def launch(scenario: str, out: Path, ranks: int = 2) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return subprocess.Popen(
         [find_mpiexec(), "-n", str(ranks), sys.executable, str(WORKER), scenario, str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        # separate pipes: mpiexec's own banner (stdout) must not split a rank's line (stderr)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         start_new_session=True,
     )
 
@@ -52,9 +53,9 @@ def launch(scenario: str, out: Path, ranks: int = 2) -> subprocess.Popen:
 def finish(process: subprocess.Popen, timeout: float) -> tuple[int, str]:
     """Wait for the job; past ``timeout`` kill its whole session and fail the test."""
     try:
-        output, _ = process.communicate(timeout=timeout)
+        out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        pytest.fail(f"the MPI job did not end within {timeout} s; its output:\n{output}")
-    return process.returncode, output
+        out, err = process.communicate()
+        pytest.fail(f"the MPI job did not end within {timeout} s; its output:\n{out}\n{err}")
+    return process.returncode, f"{out}\n{err}"

@@ -39,6 +39,10 @@ _MAX_SLEEP_SECONDS = 0.001
 # 2-core machine, a 7 MB all-reduce under ~40 ms of NumPy work: polling every 0.1 ms made
 # that work 2-3x slower; every 0.5 to 2 ms cost nothing measurable and hid the all-reduce.
 _PROGRESS_INTERVAL_SECONDS = 0.001
+# Between printing an uncaught error and MPI_Abort: the launcher forwards a rank's output
+# through its proxies and drops what is still in transit when the job is killed (under
+# load, tracebacks were cut short without this pause).
+_ABORT_GRACE_SECONDS = 1.0
 
 
 class DistError(RuntimeError):
@@ -296,4 +300,5 @@ def _abort_on_uncaught_exception(exc_type: type, exc: BaseException, tb: Any) ->
               f"aborting all {group.size} ranks", file=sys.stderr)
         sys.stderr.flush()
         sys.stdout.flush()
+        time.sleep(_ABORT_GRACE_SECONDS)
         group.mpi.COMM_WORLD.Abort(1)
