@@ -127,11 +127,21 @@ def main(out: Path) -> None:
     # DDP's count the all-reduces in flight as each parameter is finished
     model = DDP(make_model(seed=0), bucket_cap_mb=TINY_BUCKET_MB)
     started: list[int] = []
+    finished_meanwhile: list[bool] = []
+
+    def probe(grad: cr.Tensor) -> None:
+        requests = model._reducer.requests
+        started.append(len(requests))
+        if requests and not finished_meanwhile:
+            time.sleep(0.1)   # backward work that makes no MPI call
+            finished_meanwhile.append(requests[0].Get_status())
+
     for p in model.parameters():
-        p.register_hook(lambda g: started.append(len(model._reducer.requests)))
+        p.register_hook(probe)
     x, y = batch(0, BATCH)
     F.mse_loss(model(x), y).backward()
     saved["overlap"] = np.array(started)
+    saved["overlap_finished"] = np.array(finished_meanwhile)
 
     # ---- find_unused_parameters
     cr.manual_seed(0)

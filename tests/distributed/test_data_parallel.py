@@ -107,6 +107,8 @@ def test_buckets_are_reduced_while_backward_runs(ranks: list[dict]) -> None:
         assert len(started) == 6                  # one entry per parameter finished
         assert started[:-1].max() >= 1            # all-reduces in flight before the end
         assert started[-1] == 0                   # the last one waited for them all
+        # the first bucket's all-reduce finished while backward ran on without MPI calls
+        assert seen["overlap_finished"].tolist() == [True]
 
 
 def test_find_unused_parameters(ranks: list[dict]) -> None:

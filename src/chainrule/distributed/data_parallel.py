@@ -5,9 +5,10 @@ Gradients travel in buckets (flat arrays of several parameters' gradients, about
 in reverse registration order because that is roughly the order in which backward
 produces them. A hook on every parameter copies its gradient into its bucket when the
 engine finishes that parameter; a full bucket's all-reduce starts at once, without
-blocking, so communication overlaps the rest of the backward pass. Buckets start in
-index order on every rank, whatever order their gradients arrive in, because MPI
-matches collectives by the order in which ranks call them.
+blocking, and the process group's progress thread moves it on while the rest of the
+backward pass runs (MPI advances non-blocking collectives only inside MPI calls). Buckets
+start in index order on every rank, whatever order their gradients arrive in, because
+MPI matches collectives by the order in which ranks call them.
 
 The hook of the last parameter to be finished waits for all buckets and writes the
 averages into ``.grad``: into the other parameters' gradients, which the engine has
