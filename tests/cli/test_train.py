@@ -252,3 +252,10 @@ def test_the_installed_command_exits_2_without_a_traceback(tmp_path: Path) -> No
     assert result.returncode == 2
     assert result.stderr == ("chainrule train: error: unknown dataset 'nope': choose one of digits, "
                              "iris, wine, breast-cancer, a .csv file, or an IDX image file with --labels\n")
+
+
+def test_the_demo_defaults_reach_97_percent_on_digits(tmp_path: Path) -> None:
+    # what `make demo` runs: `chainrule train` with no options (30 epochs, ~1-2 s)
+    assert main(["train", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["epoch"] == 30 and record["test_accuracy"] >= 0.97
