@@ -11,6 +11,7 @@ exit status 2.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,5 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         fail(f"chainrule {args.command}", str(error))
     except BrokenPipeError:  # `chainrule gradcheck | head`: the reader left, not an error
-        sys.stderr.close()
+        # point stdout at /dev/null so that the interpreter's final flush does not fail too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:  # outside training's own handling (which saves a checkpoint)
+        print(f"chainrule {args.command}: interrupted", file=sys.stderr)
+        return 130
