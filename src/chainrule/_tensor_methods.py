@@ -315,7 +315,7 @@ _METHODS = {
     # operators
     "__add__": math.add, "__radd__": _swap(math.add), "__sub__": math.sub,
     "__rsub__": _swap(math.sub), "__mul__": math.mul, "__rmul__": _swap(math.mul),
-    "__truediv__": math.div, "__rtruediv__": _swap(math.div), "__floordiv__": _floordiv,
+    "__truediv__": math.div, "__rtruediv__": math.rtruediv, "__floordiv__": _floordiv,
     "__rfloordiv__": _swap(_floordiv), "__mod__": _mod, "__rmod__": _swap(_mod),
     "__pow__": math.pow, "__rpow__": _swap(math.pow), "__matmul__": math.matmul,
     "__rmatmul__": _swap(math.matmul), "__neg__": math.neg, "__pos__": lambda self: self,

@@ -133,6 +133,9 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
         )
     if retain_graph is None:
         retain_graph = create_graph
+    _refresh_views(outputs)
+    if targets is not None:
+        _refresh_views(targets)
     roots, root_grads = _root_gradients(outputs, grad_outputs, create_graph)
 
     target_vertices = None
@@ -226,6 +229,16 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
             results.append(g if isinstance(g, Tensor) else _wrap(g.astype(t._data.dtype,
                                                                            copy=False)))
     return tuple(results)
+
+
+def _refresh_views(tensors: Sequence) -> None:
+    """A view whose base changed in place since it was made takes the base's current
+    history before its own is used (as ops do for their inputs)."""
+    for t in tensors:
+        if isinstance(t, Tensor) and t._base is not None:
+            from ..ops._primitive import refresh_view  # the ops layer sits above
+
+            refresh_view(t)
 
 
 def _root_gradients(outputs: Sequence, grad_outputs: Sequence,
@@ -332,8 +345,11 @@ def _freed_error(node: Node) -> RuntimeError:
 
 
 def _check_versions(node: Node) -> None:
+    uses = getattr(node.prim, "uses", None)
     for k, (cell, version) in enumerate(node.versions):
         if cell[0] != version:
+            if uses is not None and uses[k] is not None and not any(node.needs[i] for i in uses[k]):
+                continue  # the rule reads this saved tensor for no gradient that is wanted
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: a tensor of shape {list(node.saved[k].shape)} saved by "

@@ -218,6 +218,8 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         ctx = FunctionCtx()
+        if _state.enabled:
+            _refresh_views(args)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
         tangents = None
         if forward_ad.state.active:
@@ -280,6 +282,16 @@ class Function:
             wrapped[i] = out
         node.saved = _save_entries(ctx, tuple(wrapped[i] for i in differentiable))
         return wrapped[0] if single else tuple(wrapped)
+
+
+def _refresh_views(tensors: Any) -> None:
+    """Give views whose base changed in place since they were made the base's current
+    history, as ops do for their inputs (ops/_primitive.py; imported here, the layer above)."""
+    for t in tensors:
+        if isinstance(t, Tensor) and t._base is not None:
+            from ..ops._primitive import refresh_view
+
+            refresh_view(t)
 
 
 def _forward_tangents(cls: type, ctx: FunctionCtx, args: tuple, tangents: list,

@@ -53,11 +53,13 @@ class Primitive:
     """One differentiable operation on arrays."""
 
     __slots__ = ("name", "forward", "vjp", "jvp", "save", "broadcasts", "extras", "view",
-                 "backward_name")
+                 "backward_name", "uses")
 
     def __init__(self, name: str, forward: Callable, save: tuple, broadcasts: bool,
-                 extras: bool, view: bool, backward_name: str | None, jvp: Any) -> None:
+                 extras: bool, view: bool, backward_name: str | None, jvp: Any,
+                 uses: tuple | None = None) -> None:
         self.name = name
+        self.uses = uses
         self.forward = forward
         self.vjp: Callable | None = None
         self.jvp = jvp
@@ -84,8 +86,8 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 
 def primitive(name: str, *, save: tuple = (), broadcasts: bool = False, extras: bool = False,
-              view: bool = False, backward_name: str | None = None, jvp: Any = None
-              ) -> Callable[[Callable], Primitive]:
+              view: bool = False, backward_name: str | None = None, jvp: Any = None,
+              uses: tuple | None = None) -> Callable[[Callable], Primitive]:
     """Declare a primitive from its forward kernel.
 
     ``save``: input positions (and ``OUT``) the VJP needs. ``broadcasts``: inputs may be
@@ -93,11 +95,14 @@ def primitive(name: str, *, save: tuple = (), broadcasts: bool = False, extras: 
     forward returns ``(out, (by_products...))`` and the by-products are saved too.
     ``view``: the output shares storage with input 0 (and so its version counter).
     ``jvp``: the forward-mode rule family (ELEMENTWISE, LINEAR, ...) or None until
-    ``defjvp`` gives an explicit rule.
+    ``defjvp`` gives an explicit rule. ``uses``: for each ``save`` entry, the inputs whose
+    gradient reads it (None: all). A saved tensor changed in place is then an error only
+    when such a gradient is wanted, as PyTorch, which saves ``x`` of ``x * y`` only when
+    ``y`` requires grad.
     """
 
     def make(forward: Callable) -> Primitive:
-        prim = Primitive(name, forward, save, broadcasts, extras, view, backward_name, jvp)
+        prim = Primitive(name, forward, save, broadcasts, extras, view, backward_name, jvp, uses)
         PRIMITIVES[name] = prim
         return prim
 

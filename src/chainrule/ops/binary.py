@@ -31,7 +31,8 @@ def _(xp, g, saved, p, needs):
     return (g, -g if needs[1] else None)
 
 
-@primitive("mul", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE)
+# uses: x is read only for y's gradient and y only for x's
+@primitive("mul", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE, uses=((1,), (0,)))
 def mul(x, y):
     return x * y
 
@@ -42,7 +43,7 @@ def _(xp, g, saved, p, needs):
     return (g * y if needs[0] else None, g * x if needs[1] else None)  # d(xy) = y dx + x dy
 
 
-@primitive("div", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE)
+@primitive("div", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE, uses=((1,), None))
 def div(x, y):
     return x / y
 

@@ -30,8 +30,14 @@ def _getitem_vjp(xp, g, saved, p, needs):
 
 
 getitem.defvjp(_getitem_vjp)
-# integer or boolean array indices copy instead of viewing
-getitem_copy = primitive("getitem_copy", backward_name="IndexBackward0", jvp=LINEAR)(getitem.forward)
+# integer or boolean array indices copy instead of viewing; the copy is contiguous, as
+# PyTorch's (NumPy may put the indexed dims first in memory), so that later views match
+@primitive("getitem_copy", backward_name="IndexBackward0", jvp=LINEAR)
+def getitem_copy(x, index, shape):
+    out = x[index]
+    return out if out.flags.c_contiguous else out.copy()  # copy(): C order
+
+
 getitem_copy.defvjp(_getitem_vjp)
 
 

@@ -46,6 +46,9 @@ def _rebase(target: Tensor, compute: Callable[[Tensor], Tensor], op: str) -> Ten
     _check_target(target, op)
     base = target._base
     if base is not None:
+        # the view's history must be its base's as it is now (another view of the base may
+        # have changed it in place since): apply does this for an op's inputs
+        _primitive.refresh_view(target)
         position = _position_in(base._data, target._data, op)
         if position is not None:
             return _rebase_view(target, base, position, compute, op)

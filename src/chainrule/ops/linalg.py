@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._primitive import ALL_INPUTS, primitive
@@ -11,7 +13,8 @@ def _mT(xp, a):
     return xp.swapaxes(a, -1, -2)
 
 
-@primitive("matmul", save=(0, 1), broadcasts=True, backward_name="MmBackward0")
+@primitive("matmul", save=(0, 1), broadcasts=True, backward_name="MmBackward0",
+           uses=((1,), (0,)))  # A is read only for dB, B only for dA (their shapes always)
 def matmul(a, b):
     return np.matmul(a, b)
 
@@ -52,7 +55,7 @@ def _(xp, tangents, inputs, out, p):
     return total
 
 
-@primitive("linear", save=(0, 1), backward_name="AddmmBackward0")
+@primitive("linear", save=(0, 1), backward_name="AddmmBackward0", uses=((1,), (0,)))
 def linear(x, weight, bias=None):
     if x.ndim == 2 and x.shape[0] <= 256:
         # few rows: W x^T reads both operands in BLAS's preferred order (measured 2x faster
@@ -72,12 +75,19 @@ def _(xp, g, saved, p, needs):
     gx = xp.matmul(g, weight) if needs[0] else None
     gw = gb = None
     if needs[1] or (len(needs) > 2 and needs[2]):
-        g2 = g.reshape((-1, g.shape[-1]))
+        g2 = _rows(g)
         if needs[1]:
-            gw = xp.matmul(_mT(xp, g2), x.reshape((-1, x.shape[-1])))
+            gw = xp.matmul(_mT(xp, g2), _rows(x))
         if len(needs) > 2 and needs[2]:
             gb = g2.sum(axis=0)
     return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
+
+
+def _rows(a):
+    """``a`` as a matrix of its last dim (not ``reshape(-1, n)``: that is ambiguous when a
+    dim is 0)."""
+    shape = tuple(a.shape)
+    return a.reshape((math.prod(shape[:-1]), shape[-1]))
 
 
 @linear.defjvp

@@ -159,6 +159,15 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     return _tensor_tensor("div", binary.div, floating(a), floating(b))
 
 
+def rtruediv(input: Tensor, other: Any) -> Tensor:
+    """``other / input`` (``Tensor.__rtruediv__``). For a number ``other`` PyTorch computes
+    ``reciprocal(input) * other``: its backward saves the reciprocal, not ``input`` nor the
+    result, so changing either in place afterwards leaves the backward valid; so here."""
+    if isinstance(other, Tensor) or not is_scalar(other):
+        return div(other, input)
+    return mul(reciprocal(input), other)
+
+
 true_divide = divide = div
 multiply = mul
 subtract = sub

@@ -15,9 +15,21 @@ def reshape(x, shape, in_shape):
     return x.reshape(shape)
 
 
-@reshape.defvjp
-def _(xp, g, saved, p, needs):
+def _reshape_vjp(xp, g, saved, p, needs):
     return (g.reshape(p["in_shape"]),)
+
+
+reshape.defvjp(_reshape_vjp)
+
+
+# reshape of a tensor whose strides allow no view (PyTorch's reshape copies then): a new
+# tensor, not a view, so that writing into it neither changes nor versions the input
+@primitive("reshape_copy", backward_name="UnsafeViewBackward0", jvp=LINEAR)
+def reshape_copy(x, shape, in_shape):
+    return np.reshape(x, shape)  # called only where NumPy must copy
+
+
+reshape_copy.defvjp(_reshape_vjp)
 
 
 @primitive("permute", view=True, backward_name="PermuteBackward0", jvp=LINEAR)
@@ -79,7 +91,10 @@ def _(xp, g, saved, p, needs):
 
 @primitive("roll", jvp=LINEAR)
 def roll(x, shift, axis):
-    return np.roll(x, shift, axis=axis)
+    # NumPy may keep the input's layout (a broadcast input comes back column-major);
+    # PyTorch's result is contiguous, and later views depend on that
+    out = np.roll(x, shift, axis=axis)
+    return out if out.flags.c_contiguous else out.copy()  # copy(): C order (0-d stays 0-d)
 
 
 @roll.defvjp

@@ -20,9 +20,23 @@ from ._primitive import mark_no_grad_view
 
 
 def reshape(input: Tensor, *shape: Any) -> Tensor:
-    """The same elements in a new shape (one dim may be -1)."""
-    size = _resolve_shape(shape_arg(shape), input._data.size, "reshape", input)
-    return movement.reshape(input, shape=size, in_shape=input._data.shape)
+    """The same elements in a new shape (one dim may be -1): a view when the strides allow
+    one, else a copy (as PyTorch's). ``Tensor.view`` is this too: where PyTorch's view would
+    refuse, it copies (some results here are laid out differently from PyTorch's, e.g.
+    F.linear's, so refusing would break code that runs under PyTorch)."""
+    data = input._data
+    size = _resolve_shape(shape_arg(shape), data.size, "reshape", input)
+    if not data.flags.c_contiguous and not _viewable(data, size):
+        return movement.reshape_copy(input, shape=size, in_shape=data.shape)
+    return movement.reshape(input, shape=size, in_shape=data.shape)
+
+
+def _viewable(data: Any, size: tuple) -> bool:
+    try:
+        np.reshape(data, size, copy=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _resolve_shape(size: tuple, numel: int, op: str, input: Tensor) -> tuple:
