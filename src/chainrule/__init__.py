@@ -10,7 +10,7 @@ A reverse-mode automatic differentiation engine over NumPy arrays with PyTorch's
 tensor(7.)
 """
 
-from . import _tensor_methods, autograd, func, nn, optim, utils
+from . import _tensor_methods, autograd, distributed, func, nn, optim, utils
 from ._dtype import (
     bool,
     can_cast,
