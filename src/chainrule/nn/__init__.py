@@ -37,3 +37,6 @@ from .modules.attention import MultiheadAttention  # noqa: E402
 from .modules.transformer import TransformerEncoder, TransformerEncoderLayer  # noqa: E402
 
 __all__ += ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
+
+# torch.nn.parallel.DistributedDataParallel (resolved lazily: chainrule.distributed builds on nn)
+from . import parallel  # noqa: E402
