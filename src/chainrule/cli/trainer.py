@@ -72,6 +72,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoint
     def state(self) -> dict[str, Any]:
+        """Everything a resumed run needs, as ``chainrule.save`` stores it.
+
+        >>> chainrule.save(trainer.state(), "checkpoint.safetensors")
+        """
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -81,6 +85,10 @@ class Trainer:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
+        """Continue from ``state()``; metrics.jsonl is rewritten to the epochs it covers.
+
+        >>> trainer.restore(chainrule.load("runs/x/checkpoint.safetensors"))
+        """
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
@@ -92,6 +100,7 @@ class Trainer:
         self.run.rewrite_metrics(self.history)
 
     def save(self) -> None:
+        """Write the checkpoint (atomically: a crash leaves the previous one whole)."""
         self.run.save_checkpoint(self.state())
 
     # ------------------------------------------------------------------ training
@@ -150,6 +159,7 @@ class Trainer:
         self.sums["seen"] += n
 
     def forward(self, x: Tensor) -> Tensor:
+        """The model's logits, through activation checkpointing when configured."""
         if self.config["checkpoint_activations"] and self.model.training:
             # segments by the sqrt(L) rule: activations are kept at segment boundaries only
             return checkpoint_sequential(self.model, None, x)
