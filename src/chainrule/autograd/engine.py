@@ -383,6 +383,8 @@ def _saved_as_tensors(node: Node) -> tuple:
 
 
 def _run_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
+    if not hasattr(g, "shape"):
+        return g  # the per-output gradients of a multi-output Function: no one tensor's
     as_tensor = g if create_graph else _wrap(g)
     for hook in list(hooks):
         replaced = hook(as_tensor)

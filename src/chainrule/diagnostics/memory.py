@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..autograd import engine
+from ..autograd.function import Function
 from ..autograd.graph import Node
 from ..ops import _primitive
 from ..tensor import Tensor
@@ -249,10 +250,25 @@ def track_saved_memory(activations_only: bool = False) -> Iterator[SavedMemory]:
             memory._hold(result.grad_fn)
         return result
 
+    # custom Functions (checkpoint among them) save through ctx, not through a primitive
+    plain_apply = Function.apply.__func__
+
+    def counting_apply(cls: type, *args: Any, **kwargs: Any) -> Any:
+        result = plain_apply(cls, *args, **kwargs)
+        for out in (result if isinstance(result, tuple) else (result,)):
+            node = out.grad_fn if isinstance(out, Tensor) else None
+            if node is not None and node.prim.save == () and node.edges:
+                node = node.edges[0]  # one output of several: the Function's own node
+            if node is not None:
+                memory._hold(node)
+        return result
+
     _primitive.Primitive.__call__ = counting_call
+    Function.apply = classmethod(counting_apply)
     engine.release_hook = memory._release
     try:
         yield memory
     finally:
         _primitive.Primitive.__call__ = plain_call
+        Function.apply = classmethod(plain_apply)
         engine.release_hook = None
