@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: test lint bench demo clean
+.PHONY: test lint bench demo fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ $(DEMO_STAMP): pyproject.toml
 
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/chainrule train
+
+# the random-program fuzzer's long mode (the test suite runs 200 programs); PROGRAMS=n
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz.run --programs $(or $(PROGRAMS),5000)
 
 bench: $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/run.py

@@ -107,7 +107,9 @@ def _(xp, tangents, inputs, out, p):
 
 # ------------------------------------------------------------------ binary cross-entropy
 _LOG_FLOOR = -100.0  # PyTorch clamps log(x) and log(1 - x) here so that the loss is finite
-_EPSILON = 1e-12  # and floors x (1 - x) here in the gradient
+# and floors x (1 - x) here in the gradient: 1e-12 rounded to float32, as PyTorch's kernel
+# stores it even for float64 (so the gradient at x = 0 or 1 is PyTorch's, -1.000000004e12)
+_EPSILON = float(np.float32(1e-12))
 
 
 @primitive("binary_cross_entropy", save=(0, 1), jvp=ELEMENTWISE,

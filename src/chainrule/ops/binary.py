@@ -75,6 +75,20 @@ def _(xp, g, saved, p, needs):
     return (gx, gy)
 
 
+@primitive("div_rounded", broadcasts=True, backward_name="DivBackward1", jvp=ELEMENTWISE)
+def div_rounded(x, y, mode):
+    with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is +-inf or NaN, as PyTorch
+        q = x / y
+    return np.trunc(q) if mode == "trunc" else np.floor(q)
+
+
+@div_rounded.defvjp
+def _(xp, g, saved, p, needs):
+    # piecewise constant: zero gradients, as PyTorch's (never g * 0 / y, which is NaN at y = 0)
+    zero = xp.zeros_like(g)
+    return (zero if needs[0] else None, zero if needs[1] else None)
+
+
 @primitive("maximum", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE)
 def maximum(x, y):
     return np.maximum(x, y)

@@ -136,8 +136,12 @@ def mul(input: Any, other: Any) -> Tensor:
 def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     """True division (integers give floats); ``rounding_mode`` 'trunc' or 'floor' rounds."""
     if rounding_mode is not None:
-        quotient = div(input, other)
-        rounded = unary.trunc(quotient) if rounding_mode == "trunc" else unary.floor(quotient)
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div(): rounding_mode must be 'trunc', 'floor' or None, got "
+                             f"{rounding_mode!r}")
+        a, b = _pair("div", input, other)
+        rounded = _tensor_tensor("div", lambda x, y: binary.div_rounded(x, y, mode=rounding_mode),
+                                 floating(a), floating(b))
         both_int = all(
             (isinstance(v, Tensor) and v._data.dtype.kind in "iu")
             or (isinstance(v, int) and not isinstance(v, bool))
