@@ -37,7 +37,11 @@ def judge(seeds: list[int]) -> list[tuple[int, str, list[str], int, list[str]]]:
     chainrule, torch = _libraries()
     results = []
     for seed in seeds:
-        program = generate(seed, torch)
+        try:
+            program = generate(seed, torch)
+        except Exception as error:  # noqa: BLE001 - a fuzzer bug must not stop the run
+            results.append((seed, "generator-error", [f"{type(error).__name__}: {error}"], 0, []))
+            continue
         verdict = check(program, chainrule, torch)
         ops = [s.op for s in program.steps if s.op != "leaf"]
         results.append((seed, verdict.kind, verdict.problems, len(ops), ops))
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     rare = [op for op, n in sorted(ops.items(), key=lambda kv: kv[1])[:8]]
     print("least used ops:", ", ".join(f"{op} ({ops[op]})" for op in rare))
     failures = sorted((seed, problems) for seed, kind, problems, _, _ in results
-                      if kind == "mismatch")
+                      if kind in ("mismatch", "generator-error"))
     for seed, problems in failures:
         print(f"MISMATCH seed {seed}:", *problems[:3], sep="\n  ")
         if args.save:

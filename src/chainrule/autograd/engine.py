@@ -348,8 +348,12 @@ def _check_versions(node: Node) -> None:
     uses = getattr(node.prim, "uses", None)
     for k, (cell, version) in enumerate(node.versions):
         if cell[0] != version:
-            if uses is not None and uses[k] is not None and not any(node.needs[i] for i in uses[k]):
-                continue  # the rule reads this saved tensor for no gradient that is wanted
+            if uses is not None:
+                # the inputs whose gradients read saved tensor k (ops/_primitive.py: uses)
+                readers = ([i for i in range(len(node.needs)) if i != k] if isinstance(uses, str)
+                           else uses[k])
+                if readers is not None and not any(node.needs[i] for i in readers):
+                    continue  # the rule reads this saved tensor for no gradient that is wanted
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: a tensor of shape {list(node.saved[k].shape)} saved by "

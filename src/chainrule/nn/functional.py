@@ -311,9 +311,12 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     >>> F.cosine_similarity(a, b, dim=1)
     """
     x1, x2 = broadcast_tensors(x1, x2)  # PyTorch broadcasts before taking the norms
-    n1 = x1.norm(2, dim).clamp(min=eps)
-    n2 = x2.norm(2, dim).clamp(min=eps)
-    return (x1 * x2).sum(dim) / (n1 * n2)
+    n1 = x1.norm(2, dim, keepdim=True).clamp(min=eps)
+    n2 = x2.norm(2, dim, keepdim=True).clamp(min=eps)
+    # PyTorch's formulation (each side normalised, then the dot): the same rounding, and
+    # the saved tensors are the normalised ones, so changing x1 or x2 in place afterwards
+    # leaves the backward valid where theirs does not need them
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,

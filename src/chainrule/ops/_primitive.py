@@ -31,6 +31,7 @@ _ONE = (True,)
 
 OUT = -1  # in a ``save`` spec: the primitive's output
 ALL_INPUTS = "all inputs"  # a ``save`` spec for primitives with any number of inputs
+OTHER_INPUTS = "other inputs"  # a ``uses`` spec: each saved input is read for the others' grads
 
 # JVP rule families: a primitive names the one whose math holds for it, or gives its own
 # rule ``jvp(xp, tangents, inputs, out, p)`` with ``defjvp``.
@@ -96,9 +97,9 @@ def primitive(name: str, *, save: tuple = (), broadcasts: bool = False, extras: 
     ``view``: the output shares storage with input 0 (and so its version counter).
     ``jvp``: the forward-mode rule family (ELEMENTWISE, LINEAR, ...) or None until
     ``defjvp`` gives an explicit rule. ``uses``: for each ``save`` entry, the inputs whose
-    gradient reads it (None: all). A saved tensor changed in place is then an error only
-    when such a gradient is wanted, as PyTorch, which saves ``x`` of ``x * y`` only when
-    ``y`` requires grad.
+    gradient reads it (None: all; OTHER_INPUTS: every input but its own). A saved tensor
+    changed in place is then an error only when such a gradient is wanted, as PyTorch,
+    which saves ``x`` of ``x * y`` only when ``y`` requires grad.
     """
 
     def make(forward: Callable) -> Primitive:
@@ -132,15 +133,23 @@ def refresh_view(view: Tensor) -> None:
         current = base.grad_fn if base.grad_fn is not None else base
         if vertex is current:
             return
+    data = view._data
+    # an expanded view (stride 0) holds an element several times: re-read the elements
+    # once, then expand them again
+    expanded = 0 in data.strides and data.size > 1
+    if expanded:
+        data = data[tuple(slice(0, 1) if s == 0 else slice(None) for s in data.strides)]
     try:
-        position = view_position(base._data, view._data, "view")
+        position = view_position(base._data, data, "view")
     except RuntimeError:
-        return  # an expanded view (several elements on one address) cannot be re-read
+        return  # elements overlapping otherwise: cannot be re-read
     if position is None:
         return
-    from . import indexing
+    from . import indexing, movement
 
     reread = indexing.getitem(base, index=position, shape=base._data.shape)
+    if expanded:
+        reread = movement.expand(reread, shape=view._data.shape)
     view.grad_fn = reread.grad_fn
     view._rg = reread._rg
 

@@ -27,9 +27,18 @@ _state = grad_mode.state
 def _tracked(target: Tensor, *others: Any) -> bool:
     if not _state.enabled:
         return False
+    # a view whose base gained a history in place since it was made requires grad now
+    if target._base is not None:
+        _primitive.refresh_view(target)
     if target._rg:
         return True
-    return any(isinstance(o, Tensor) and o._rg for o in others)
+    for o in others:
+        if isinstance(o, Tensor):
+            if o._base is not None:
+                _primitive.refresh_view(o)
+            if o._rg:
+                return True
+    return False
 
 
 def _check_target(target: Tensor, op: str) -> None:
@@ -44,6 +53,7 @@ def _check_target(target: Tensor, op: str) -> None:
 def _rebase(target: Tensor, compute: Callable[[Tensor], Tensor], op: str) -> Tensor:
     """Record ``target = compute(old target)`` in the graph and write the values in place."""
     _check_target(target, op)
+    _check_writable(target, op)
     base = target._base
     if base is not None:
         # the view's history must be its base's as it is now (another view of the base may
@@ -123,7 +133,19 @@ def _position_in(base: Any, view: Any, op: str) -> tuple | None:
     return np.unravel_index(flat, base.shape)
 
 
+def _check_writable(target: Tensor, op: str) -> None:
+    """An expanded tensor (or a view of one) holds an element at several positions; NumPy
+    keeps it read-only, and writing into it is refused here with PyTorch's advice."""
+    if not target._data.flags.writeable:
+        raise RuntimeError(
+            f"{op}: unsupported operation: more than one element of the written-to tensor "
+            f"(shape {tuple(target.shape)}, an expanded tensor or a view of one) refers to a "
+            f"single memory location. Please clone() the tensor before performing the operation."
+        )
+
+
 def _store(target: Tensor, values: Any, op: str) -> None:
+    _check_writable(target, op)
     if values.shape != target._data.shape and np.broadcast_shapes(
             values.shape, target._data.shape) != target._data.shape:
         raise RuntimeError(
@@ -151,6 +173,7 @@ def _ufunc_inplace(target: Tensor, ufunc: Any, other: Any, op: str) -> Tensor:
     if ufunc is np.true_divide and result.kind in "biu":
         result = np.dtype(np.float64)
     _check_cast(result, target, op)
+    _check_writable(target, op)
     try:
         ufunc(target._data, other_data, out=target._data, casting="unsafe")
     except (ValueError, TypeError) as error:
@@ -208,6 +231,7 @@ def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
         return _rebase(self, lambda old: math.clamp(old, min, max), "clamp_")
     lo = min._data if isinstance(min, Tensor) else min
     hi = max._data if isinstance(max, Tensor) else max
+    _check_writable(self, "clamp_")
     np.clip(self._data, lo, hi, out=self._data)
     self._version[0] += 1
     return self
@@ -223,6 +247,7 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
         # overwrite keeps the history of the old value (with a zero gradient): the result
         # requires grad when either self or src does, as in PyTorch
         return _rebase(self, lambda old: overwrite(old, src_t), "copy_")
+    _check_writable(self, "copy_")
     try:
         np.copyto(self._data, src_t._data, casting="unsafe")
     except ValueError:
@@ -248,6 +273,7 @@ def fill_(self: Tensor, value: Any) -> Tensor:
     """Set every element to ``value``."""
     if _tracked(self, value):
         return _rebase(self, lambda old: overwrite(old, value), "fill_")
+    _check_writable(self, "fill_")
     self._data.fill(value._data if isinstance(value, Tensor) else value)
     self._version[0] += 1
     return self
@@ -381,6 +407,7 @@ def setitem(self: Tensor, index: Any, value: Any) -> None:
         _rebase(self, compute, "__setitem__")
         return
     array_index = shape._index_arg(index)
+    _check_writable(self, "__setitem__")
     self._data[array_index] = value._data if isinstance(value, Tensor) else value
     self._version[0] += 1
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ._primitive import ALL_INPUTS, primitive
+from ._primitive import ALL_INPUTS, OTHER_INPUTS, primitive
 
 
 def _mT(xp, a):
@@ -107,7 +107,8 @@ def _(xp, tangents, inputs, out, p):
     return total
 
 
-@primitive("einsum", save=ALL_INPUTS, backward_name="EinsumBackward0")
+# einsum is linear in each operand: an operand is read only for the others' gradients
+@primitive("einsum", save=ALL_INPUTS, backward_name="EinsumBackward0", uses=OTHER_INPUTS)
 def einsum(*operands, spec):
     return np.einsum(spec, *operands, optimize=len(operands) > 2)
 

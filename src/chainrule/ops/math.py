@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor, _wrap
-from . import binary, linalg, reduce, unary
+from . import binary, linalg, movement, reduce, unary
 from ._convert import (
     as_tensor_arg,
     broadcast_error,
@@ -471,7 +471,10 @@ def _extremum_along(input: Tensor, dim: int, keepdim: bool, name: str, arg: Any)
     index = np.expand_dims(arg(input._data, axis=axis), axis)
     values = gather(input, axis, _wrap(index))
     if not keepdim:
-        values = values.squeeze(axis)
+        # not a view: PyTorch's values are a tensor of their own (the gathered array is
+        # internal, so sharing its memory is safe)
+        shape = values._data.shape[:axis] + values._data.shape[axis + 1:]
+        values = movement.reshape_copy(values, shape=shape, in_shape=values._data.shape)
         index = np.squeeze(index, axis)
     return _ValuesIndices(values, _wrap(index.astype(np.int64)))
 
