@@ -5,7 +5,9 @@ entries; the structure around them (nested dicts with int keys, lists, tuples, n
 strings, None: an optimizer's or scheduler's state dict) is JSON in the header's
 metadata, so a flat ``{name: tensor}`` state dict is also a plain safetensors file that
 other tools read. Writes go to a temporary file in the same directory, then replace the
-target in one step, so a crash never leaves half a checkpoint.
+target in one step, so a crash never leaves half a checkpoint. A CRC-32 of the structure
+and of every tensor (name, dtype, shape, bytes) is kept in the metadata and checked on
+load, so a file damaged on disk or in transfer is refused instead of loaded wrong.
 """
 
 from __future__ import annotations
@@ -15,19 +17,19 @@ import math
 import os
 import secrets
 import struct
+import zlib
 from collections.abc import Iterator
 from typing import IO, Any
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load as _st_load
-from safetensors.numpy import save as _st_save
-from safetensors.numpy import save_file as _st_save_file
 
 from .tensor import Tensor, _wrap
 
 _FORMAT_KEY = "chainrule.format"
 _TREE_KEY = "chainrule.tree"
+_CHECK_KEY = "chainrule.crc32"
 _FORMAT = "1"
 _HEADER_LIMIT = 100_000_000  # safetensors' own cap on the header size
 
@@ -43,10 +45,11 @@ def save(obj: Any, f: PathOrFile) -> None:
     ...                "checkpoint.safetensors")
     """
     encoder = _Encoder()
-    tree = encoder.encode(obj, ())
-    metadata = {_FORMAT_KEY: _FORMAT, _TREE_KEY: json.dumps(tree, allow_nan=False)}
+    tree = json.dumps(encoder.encode(obj, ()), allow_nan=False)
+    metadata = {_FORMAT_KEY: _FORMAT, _TREE_KEY: tree,
+                _CHECK_KEY: _checksum(tree, encoder.arrays)}
     if hasattr(f, "write"):
-        f.write(_st_save(encoder.arrays, metadata=metadata))
+        _write(f, encoder.arrays, metadata)
         return
     _atomic_save_file(encoder.arrays, os.fspath(f), metadata)
 
@@ -81,19 +84,39 @@ def load(f: PathOrFile, map_location: Any = None, *, weights_only: bool = True) 
             header = _check_framing(name, fh.read(8), fh.read, size)
         arrays = dict(_read_arrays(path, name))
     metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise _corrupt(name, "its header's metadata is not a map of strings")
     tensors = {key: _wrap(a if a.flags.writeable else a.copy()) for key, a in arrays.items()}
-    if _TREE_KEY not in metadata:
+    if not any(key in metadata for key in (_FORMAT_KEY, _TREE_KEY, _CHECK_KEY)):
         return tensors  # a plain safetensors file: its entries in order
-    if metadata.get(_FORMAT_KEY) != _FORMAT:
+    # a chainrule checkpoint: all of its keys must be there (one missing is damage, not
+    # another kind of file, which would load silently as a flat dict)
+    if _FORMAT_KEY not in metadata or _TREE_KEY not in metadata:
+        raise _corrupt(name, "its chainrule metadata is incomplete (a damaged header)")
+    if metadata[_FORMAT_KEY] != _FORMAT:
         raise RuntimeError(
             f"chainrule.load: {name} was written in chainrule checkpoint format "
-            f"{metadata.get(_FORMAT_KEY)!r}, this version reads format {_FORMAT!r}"
+            f"{metadata[_FORMAT_KEY]!r}, this version reads format {_FORMAT!r}"
         )
+    expected = metadata.get(_CHECK_KEY)
+    if expected is not None and expected != _checksum(metadata[_TREE_KEY], arrays):
+        raise _corrupt(name, "its contents do not match the checksum written with them (the "
+                             "file was damaged after it was saved)")
     try:
         tree = json.loads(metadata[_TREE_KEY])
         return _decode(tree, tensors)
     except (ValueError, KeyError, TypeError) as error:
         raise _corrupt(name, f"its structure metadata is damaged ({error})") from None
+
+
+def _checksum(tree: str, arrays: dict[str, np.ndarray]) -> str:
+    """CRC-32 of the structure and of each tensor's name, dtype, shape and bytes."""
+    crc = zlib.crc32(tree.encode())
+    for key in sorted(arrays):
+        array = np.ascontiguousarray(arrays[key])
+        crc = zlib.crc32(f"{key}|{array.dtype.str}|{array.shape}".encode(), crc)
+        crc = zlib.crc32(array.reshape(-1).view(np.uint8), crc)
+    return f"{crc:08x}"
 
 
 # --------------------------------------------------------------------- encoding
@@ -173,6 +196,33 @@ def _decode(node: Any, tensors: dict[str, Tensor]) -> Any:
 
 
 # ------------------------------------------------------------------- the file
+# safetensors' dtype names. The file is written here rather than by safetensors' save_file,
+# which writes a temporary file of its own (named .tmpXXXXXX, left behind by a crash) and
+# holds no fsync: here the one temporary file is ours, streamed, synced, then renamed.
+_DTYPE_CODES = {"float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
+                "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8", "uint64": "U64",
+                "uint32": "U32", "uint16": "U16", "uint8": "U8", "bool": "BOOL"}
+
+
+def _write(f: IO[bytes], arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    """Write a safetensors file: the 8-byte header length, the JSON header (padded with
+    spaces to a multiple of 8), then each array's bytes, little-endian, in header order."""
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for key, array in arrays.items():
+        header[key] = {"dtype": _DTYPE_CODES[array.dtype.name], "shape": list(array.shape),
+                       "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    f.write(struct.pack("<Q", len(raw)))
+    f.write(raw)
+    for array in arrays.values():
+        if array.dtype.byteorder == ">":
+            array = array.astype(array.dtype.newbyteorder("<"))
+        f.write(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)
+
+
 def _atomic_save_file(arrays: dict[str, np.ndarray], path: str, metadata: dict[str, str]) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -181,14 +231,15 @@ def _atomic_save_file(arrays: dict[str, np.ndarray], path: str, metadata: dict[s
         )
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     # created with 0o666 so the umask applies as for any new file; an existing checkpoint
-    # keeps its mode. The writer recreates the file (as 0o600), so the mode is set after it.
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    # keeps its mode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        mode = os.stat(path if os.path.exists(path) else tmp).st_mode & 0o7777
-        _st_save_file(arrays, tmp, metadata=metadata)
-        os.chmod(tmp, mode)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        with os.fdopen(fd, "wb") as fh:
+            _write(fh, arrays, metadata)
+            fh.flush()
+            os.fsync(fh.fileno())  # the data is on disk before the rename makes it the file
+        if os.path.exists(path):
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
         os.replace(tmp, path)
     except BaseException:
         try:
