@@ -22,6 +22,12 @@ def _swap(fn: Any) -> Any:
     return reflected
 
 
+def _cuda(self: Tensor, device: Any = None, non_blocking: bool = False) -> Tensor:
+    """Refused with the reason (this build runs on the CPU), not an AttributeError."""
+    creation._check_device("cuda" if device is None else f"cuda:{device}")
+    return self
+
+
 def _to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False,
         non_blocking: bool = False) -> Tensor:
     """Convert dtype (``x.to(chainrule.float64)``, ``x.to(other)``); device 'cpu' only."""
@@ -305,7 +311,7 @@ _METHODS = {
     "random_": creation.random_,
     # conversion and copies
     "to": _to, "type": _type, "type_as": _type_as, "clone": _clone, "contiguous": _contiguous,
-    "is_contiguous": _is_contiguous, "cpu": lambda self: self,
+    "is_contiguous": _is_contiguous, "cpu": lambda self: self, "cuda": _cuda,
     "float": _dtype_method(_dtype.float32), "double": _dtype_method(_dtype.float64),
     "half": _dtype_method(_dtype.float16), "long": _dtype_method(_dtype.int64),
     "int": _dtype_method(_dtype.int32), "bool": _dtype_method(_dtype.bool),

@@ -103,9 +103,13 @@ def grad(
     outs = _as_tuple(outputs)
     ins = _as_tuple(inputs)
     grads = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outs)
-    for t in ins:
+    for k, t in enumerate(ins):
         if not isinstance(t, Tensor) or not t._rg:
-            raise RuntimeError("grad: one of the inputs does not require grad")
+            what = f"of shape {tuple(t.shape)}" if isinstance(t, Tensor) else type(t).__name__
+            raise RuntimeError(
+                f"grad: input {k} ({what}) does not require grad, so it has no gradient; "
+                f"create it with requires_grad=True (or call .requires_grad_() on a leaf)"
+            )
     if allow_unused is None:
         allow_unused = materialize_grads
     results = _run(outs, grads, ins, retain_graph, create_graph, accumulate=False,

@@ -174,12 +174,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     n, channels, h, w = x.shape
     out_channels, group_channels, kh, kw = weight.shape
     if groups < 1 or channels != group_channels * groups or out_channels % groups:
-        raise RuntimeError(
-            f"conv2d(): input of shape {tuple(x.shape)} and weight of shape "
-            f"{tuple(weight.shape)} with groups={groups}: expected input channels = "
-            f"weight.shape[1] * groups = {group_channels * groups} and out channels divisible "
-            f"by groups"
-        )
+        raise _channel_error("conv2d", input, weight, groups)
     step, dil = _pair(stride, "conv2d", "stride"), _pair(dilation, "conv2d", "dilation")
     padding = _conv_padding(padding, (kh, kw), dil, step, "conv2d")
     oh, ow = _window_count("conv2d", (h, w), (kh, kw), dil, padding, step)
@@ -197,6 +192,21 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     return out.squeeze(0) if unbatched else out
 
 
+def _channel_error(op: str, input: Tensor, weight: Tensor, groups: int) -> RuntimeError:
+    expected = weight.shape[1] * groups
+    at = input.ndim - weight.ndim + 1  # 1 batched, 0 unbatched
+    channels = input.shape[at]
+    if groups < 1 or weight.shape[0] % groups:
+        problem = (f"groups={groups} must be positive and divide the weight's out channels "
+                   f"{weight.shape[0]}")
+    else:
+        problem = (f"it has {channels} channels at dim {at} but the weight of shape "
+                   f"{tuple(weight.shape)} with groups={groups} expects {expected} "
+                   f"(weight.shape[1] * groups): build the layer with in_channels={channels}, "
+                   f"or give the input {expected} channels")
+    return RuntimeError(f"{op}(): input of shape {tuple(input.shape)}: {problem}")
+
+
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
     """1-D convolution of (N, C, L) with (O, C/groups, k): conv2d over a height of 1.
@@ -208,6 +218,8 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     if weight.ndim != 3:
         raise RuntimeError(f"conv1d(): expected a 3-D weight (O, C/groups, k), got shape "
                            f"{tuple(weight.shape)}")
+    if groups < 1 or x.shape[1] != weight.shape[1] * groups or weight.shape[0] % groups:
+        raise _channel_error("conv1d", input, weight, groups)
     if not isinstance(padding, str):
         padding = (0, _single(padding, "conv1d", "padding"))
     out = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, _single(stride, "conv1d", "stride")),

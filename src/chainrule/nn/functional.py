@@ -191,6 +191,15 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     """
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected at least 2D input (N, C, ...), got {input.ndim}D")
+    channels = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and t.numel() != channels:
+            raise RuntimeError(
+                f"batch_norm: input of shape {tuple(input.shape)} has {channels} channels at dim "
+                f"1 but {name} has {t.numel()} elements: build the layer with num_features="
+                f"{channels}, or put the channels at dim 1 of the input"
+            )
     axes = (0,) + tuple(range(2, input.ndim))
     count = input.numel() // input.shape[1]
     if training:
@@ -659,6 +668,14 @@ def _check_reduction(reduction: str, op: str, extra: tuple = ()) -> None:
 
 def _warn_size(input: Tensor, target: Tensor, op: str) -> None:
     if tuple(target.shape) != tuple(input.shape):
+        try:
+            np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
+        except ValueError:
+            raise RuntimeError(
+                f"{op}: input of shape {tuple(input.shape)} and target of shape "
+                f"{tuple(target.shape)} cannot be broadcast together; give the target the "
+                f"input's shape"
+            ) from None
         warnings.warn(
             f"{op}: using a target size ({target.shape}) that is different to the input size "
             f"({input.shape}). This will likely lead to incorrect results due to broadcasting. "
@@ -889,8 +906,9 @@ def _cross_entropy_probabilities(input: Tensor, target: Tensor, weight: Tensor |
     # not over weights
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(
-            f"cross_entropy: class-probability targets must have the input's shape "
-            f"{tuple(input.shape)}, got {tuple(target.shape)}"
+            f"cross_entropy: a float target is read as class probabilities and must have the "
+            f"input's shape {tuple(input.shape)}, got {tuple(target.shape)}; for class indices "
+            f"pass an integer tensor (target.long())"
         )
     class_dim = 0 if input.ndim == 1 else 1
     classes = input.shape[class_dim]
@@ -915,7 +933,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "nll_loss")
     if target._data.dtype.kind not in "iu":
-        raise RuntimeError(f"nll_loss: expected an integer class-index target, got {target.dtype}")
+        raise RuntimeError(f"nll_loss: expected an integer class-index target, got {target.dtype} "
+                           f"of shape {tuple(target.shape)} (pass target.long())")
     flat, flat_target, shape = _class_targets(input, target, "nll_loss")
     classes = flat.shape[1]
     safe, row_w, _, _ = _row_weights(flat_target._data, classes, weight, ignore_index,

@@ -25,7 +25,8 @@ def _float_dtype(dtype: Any) -> np.dtype:
 def _check_device(device: Any) -> None:
     if device is not None and str(device) not in ("cpu", "cpu:0"):
         raise RuntimeError(
-            f"device '{device}' is not available: this chainrule build runs on the CPU"
+            f"device '{device}' is not available: this chainrule build runs on the CPU "
+            f"(leave device out, or pass device='cpu')"
         )
 
 
@@ -138,24 +139,28 @@ def _like(input: Tensor, dtype: Any) -> tuple:
 
 def zeros_like(input: Tensor, *, dtype: Any = None, device: Any = None,
                requires_grad: bool = False) -> Tensor:
+    _check_device(device)
     shape, np_dtype = _like(input, dtype)
     return _finish(np.zeros(shape, dtype=np_dtype), requires_grad)
 
 
 def ones_like(input: Tensor, *, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
+    _check_device(device)
     shape, np_dtype = _like(input, dtype)
     return _finish(np.ones(shape, dtype=np_dtype), requires_grad)
 
 
 def empty_like(input: Tensor, *, dtype: Any = None, device: Any = None,
                requires_grad: bool = False) -> Tensor:
+    _check_device(device)
     shape, np_dtype = _like(input, dtype)
     return _finish(np.empty(shape, dtype=np_dtype), requires_grad)
 
 
 def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
+    _check_device(device)
     shape, np_dtype = _like(input, dtype)
     return _finish(np.full(shape, fill_value, dtype=np_dtype), requires_grad)
 
@@ -235,6 +240,7 @@ def _rng(generator: Generator | None) -> np.random.Generator:
 def rand(*size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
+    _check_device(device)
     np_dtype = _float_dtype(dtype)
     sample = _rng(generator).random(shape_arg(size), dtype=np.float64).astype(np_dtype)
     return _finish(sample, requires_grad)
@@ -243,6 +249,7 @@ def rand(*size: Any, generator: Generator | None = None, dtype: Any = None, devi
 def randn(*size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples."""
+    _check_device(device)
     np_dtype = _float_dtype(dtype)
     sample = _rng(generator).standard_normal(shape_arg(size)).astype(np_dtype)
     return _finish(sample, requires_grad)
@@ -258,6 +265,7 @@ def randint(low: int, high: int | None = None, size: Any = None, *,
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
+    _check_device(device)
     np_dtype = np.dtype(np.int64) if dtype is None else _dtype.to_numpy_dtype(dtype)
     sample = _rng(generator).integers(low, high, size=tuple(size)).astype(np_dtype)
     return _finish(sample, requires_grad)
@@ -266,6 +274,7 @@ def randint(low: int, high: int | None = None, size: Any = None, *,
 def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None,
              device: Any = None) -> Tensor:
     """A random permutation of 0..n-1."""
+    _check_device(device)
     np_dtype = np.dtype(np.int64) if dtype is None else _dtype.to_numpy_dtype(dtype)
     return _wrap(_rng(generator).permutation(n).astype(np_dtype))
 

@@ -389,8 +389,17 @@ class Module:
                     errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
                         ", ".join(f'"{k}"' for k in missing)))
             if errors:
-                raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
+                error = RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
                     type(self).__name__, "\n\t".join(errors)))
+                if hasattr(error, "add_note"):  # Python 3.11: the advice below the message,
+                    # whose text stays PyTorch's
+                    error.add_note(
+                        "The model is unchanged. A size mismatch means the state dict is of "
+                        "another model (or another configuration of this one)."
+                        if any(e.startswith("size mismatch") for e in errors) else
+                        "The model is unchanged. Pass strict=False to load the matching "
+                        "entries and skip the others.")
+                raise error
         except BaseException:
             _restore(before)
             raise
@@ -549,6 +558,10 @@ class Module:
 
     def cpu(self) -> Module:
         return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Refused with the reason (this build runs on the CPU), not an AttributeError."""
+        return self.to("cuda" if device is None else f"cuda:{device}")
 
     def type(self, dst_type: Any) -> Module:
         return self._apply(lambda t: t.to(dst_type))
