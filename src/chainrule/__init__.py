@@ -10,8 +10,9 @@ A reverse-mode automatic differentiation engine over NumPy arrays with PyTorch's
 tensor(7.)
 """
 
-from . import _tensor_methods, autograd, distributed, func, nn, optim, utils
+from . import _tensor_methods, amp, autograd, distributed, func, nn, optim, utils
 from ._dtype import (
+    bfloat16,
     bool,
     can_cast,
     double,
@@ -36,6 +37,7 @@ from ._dtype import (
     uint8,
 )
 from ._tensor_methods import addcdiv, addcmul, clamp_max, clamp_min, lerp, square, unflatten
+from .amp import autocast
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .ops._convert import result_type
 from .ops.creation import (

@@ -1,11 +1,19 @@
-"""chainrule dtypes: thin named wrappers over NumPy dtypes with PyTorch's names."""
+"""chainrule dtypes: thin named wrappers over NumPy dtypes with PyTorch's names.
+
+bfloat16 is ``ml_dtypes.bfloat16``, a NumPy dtype whose ``kind`` is ``'V'`` (NumPy
+reserves ``'f'`` for its own floats): code that asks whether an array is floating point
+must use ``is_floating`` rather than ``dtype.kind == 'f'``.
+"""
 
 from __future__ import annotations
 
 import builtins
 from typing import Any
 
+import ml_dtypes
 import numpy as np
+
+_BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 
 class dtype:  # noqa: N801 - PyTorch spells it lowercase
@@ -16,7 +24,7 @@ class dtype:  # noqa: N801 - PyTorch spells it lowercase
     def __init__(self, name: str, np_dtype: Any) -> None:
         self.name = name
         self.np = np.dtype(np_dtype)
-        self.is_floating_point = self.np.kind == "f"
+        self.is_floating_point = is_floating(self.np)
         self.is_complex = self.np.kind == "c"
         self.itemsize = self.np.itemsize
 
@@ -27,7 +35,17 @@ class dtype:  # noqa: N801 - PyTorch spells it lowercase
         return self.name
 
 
+def is_floating(np_dtype: np.dtype) -> builtins.bool:
+    """Whether a NumPy dtype is a floating-point one, bfloat16 included.
+
+    >>> is_floating(chainrule.bfloat16.np)
+    True
+    """
+    return np_dtype.kind == "f" or np_dtype == _BFLOAT16
+
+
 float16 = half = dtype("float16", np.float16)
+bfloat16 = dtype("bfloat16", _BFLOAT16)
 float32 = float = dtype("float32", np.float32)
 float64 = double = dtype("float64", np.float64)
 int8 = dtype("int8", np.int8)
@@ -37,7 +55,8 @@ int32 = int = dtype("int32", np.int32)
 int64 = long = dtype("int64", np.int64)
 bool = dtype("bool", np.bool_)  # noqa: A001 - PyTorch's name
 
-_BY_NP = {d.np: d for d in (float16, float32, float64, int8, uint8, int16, int32, int64, bool)}
+_BY_NP = {d.np: d for d in (float16, bfloat16, float32, float64, int8, uint8, int16, int32, int64,
+                            bool)}
 
 _default_float = float32
 
@@ -78,29 +97,44 @@ def to_numpy_dtype(d: Any) -> np.dtype:
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
+def category(np_dtype: np.dtype) -> builtins.int:
+    """PyTorch's promotion category of a NumPy dtype: bool 0, integer 1, floating point 2
+    (bfloat16 included), complex 3.
+
+    >>> category(chainrule.bfloat16.np)
+    2
+    """
+    return 2 if np_dtype == _BFLOAT16 else _CATEGORY[np_dtype.kind]
+
+
 def promote_types(type1: dtype, type2: dtype) -> dtype:
     """The dtype both convert to in a binary op, as ``torch.promote_types``: within a
-    category the wider type (uint8 with int8 gives int16), across categories the higher
-    category's type (int64 with float16 gives float16).
+    category the wider type (uint8 with int8 gives int16; bfloat16 with float16, neither
+    wider, gives float32), across categories the higher category's type (int64 with
+    float16 gives float16).
 
     >>> chainrule.promote_types(chainrule.int64, chainrule.float16)
     chainrule.float16
     """
     a, b = to_numpy_dtype(type1), to_numpy_dtype(type2)
-    ka, kb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    ka, kb = category(a), category(b)
     if ka != kb:
         return from_numpy_dtype(a if ka > kb else b)
+    if a != b and _BFLOAT16 in (a, b):
+        # NumPy has no common type for bfloat16 and float16; PyTorch takes float32
+        other = b if a == _BFLOAT16 else a
+        return float32 if other == float16.np else from_numpy_dtype(other)
     return from_numpy_dtype(np.promote_types(a, b))
 
 
-def can_cast(from_: dtype, to: dtype) -> bool:
+def can_cast(from_: dtype, to: dtype) -> builtins.bool:
     """Whether PyTorch's casting rules allow ``from_`` to ``to``: never to a lower category
     (bool < integer < floating point), anything within one (int64 to uint8 included).
 
     >>> chainrule.can_cast(chainrule.float64, chainrule.float32)
     True
     """
-    return _CATEGORY[to_numpy_dtype(from_).kind] <= _CATEGORY[to_numpy_dtype(to).kind]
+    return category(to_numpy_dtype(from_)) <= category(to_numpy_dtype(to))
 
 
 class finfo:  # noqa: N801 - PyTorch's name
@@ -113,10 +147,10 @@ class finfo:  # noqa: N801 - PyTorch's name
     def __init__(self, type: dtype | None = None) -> None:  # noqa: A002 - PyTorch's name
         d = _default_float if type is None else type
         np_dtype = to_numpy_dtype(d)
-        if np_dtype.kind != "f":
+        if not is_floating(np_dtype):
             raise TypeError(f"finfo() requires a floating point input type, got {d}; use "
                             f"iinfo for integer types")
-        info = np.finfo(np_dtype)
+        info = ml_dtypes.finfo(np_dtype)  # NumPy's finfo, extended to bfloat16
         self.bits = info.bits
         self.eps = builtins.float(info.eps)
         self.max = builtins.float(info.max)
