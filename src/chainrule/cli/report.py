@@ -77,6 +77,9 @@ def summary(trainer: Any) -> str:
     last = history[-1]
     best = max(history, key=lambda r: r["test_accuracy"])
     seen = len(data.train_y) * len(history)
+    batch = config["batch_size"]
+    if "world_size" in config:  # --distributed: each rank's batch, the global batch N times it
+        batch = f"{config['world_size']} ranks x {batch}"
     rows = [
         ("dataset", f"{data.name}: {len(data.train_y)} train / {len(data.test_y)} test, "
                     f"{data.classes} classes"),
@@ -84,7 +87,7 @@ def summary(trainer: Any) -> str:
         ("parameters", f"{models.count_parameters(trainer.model):,}"),
         ("optimizer", f"{config['optimizer']}, lr {trainer.lr:g}"
                       f", {config['schedule']} schedule, {config['epochs']} epochs of "
-                      f"{config['batch_size']}"),
+                      f"{batch}"),
         ("test accuracy", f"{100 * last['test_accuracy']:.2f}%  (best {100 * best['test_accuracy']:.2f}%"
                           f" at epoch {best['epoch']})"),
         ("test loss", f"{last['test_loss']:.4f}"),

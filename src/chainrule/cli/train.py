@@ -5,17 +5,25 @@
     chainrule train --dataset data.csv --target label --model mlp --hidden 32
     chainrule train --dataset train-images-idx3-ubyte.gz --labels train-labels-idx1-ubyte.gz
     chainrule train --resume runs/digits-mlp-20250101-120000
+    mpiexec -n 2 chainrule train --distributed          # data-parallel: 2 ranks, each --batch-size
+    mpiexec -n 2 chainrule train --distributed --resume runs/digits-mlp-20250101-120000
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
 
 from .. import _dtype
+from .. import distributed as dist
+from ..ops.creation import from_numpy, tensor, zeros
 from . import data as datasets
 from . import models, report
 from ._parser import UsageError, nonnegative_float, positive_float, positive_int, sizes
@@ -29,8 +37,12 @@ DEFAULTS: dict[str, Any] = {
     "epochs": 30, "batch_size": 32, "clip_grad": None, "checkpoint_activations": False,
     "seed": 0, "dtype": "float32", "out": None,
 }
-# options that change how a run is shown, not what it computes: allowed beside --resume
-DISPLAY = {"progress"}
+# options that change how a run is shown or launched, not what it computes: allowed beside --resume
+DISPLAY = {"progress", "distributed"}
+# the rank that mpiexec gives a process, in its environment (MPICH and Intel MPI, Open MPI,
+# Slurm): read only to keep an error that comes before MPI starts to one line per job
+LAUNCHER_RANK = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID")
+T = TypeVar("T")
 
 
 def add_parser(commands: Any) -> None:
@@ -84,35 +96,129 @@ def add_parser(commands: Any) -> None:
                      help="continue that run from its last checkpoint, with its saved options")
     run.add_argument("--no-progress", dest="progress", action="store_false",
                      help="no progress bars")
+    run.add_argument("--distributed", action="store_true",
+                     help="data-parallel over MPI, launched as 'mpiexec -n N chainrule train "
+                          "--distributed': each rank takes --batch-size samples a step (the global "
+                          "batch is N times it); rank 0 writes the run directory")
     p.set_defaults(run=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
     given = {k: v for k, v in vars(args).items() if k not in ("command", "run")}
     progress = given.get("progress", True)
+    distributed = given.get("distributed", False)
+    if distributed:
+        _join_process_group()
+        progress = progress and dist.get_rank() == 0
     if "resume" in given:
-        extra = sorted(set(given) - DISPLAY - {"resume"})
-        if extra:
-            names = ", ".join("--" + name.replace("_", "-") for name in extra)
-            raise UsageError(f"--resume continues a run with its saved options; drop {names}")
-        run = RunDir.open(given["resume"])
-        config = run.config()
+        run, config = _agreed(distributed, lambda: _open_run(given, distributed))
         with default_dtype(config["dtype"]):
-            trainer = Trainer(config, _load(config))
-            trainer.run = run
-            if run.has_checkpoint():
-                trainer.restore(run.load_checkpoint())
+            trainer = _agreed(distributed, lambda: _resumed_trainer(run, config))
             return _fit(trainer, progress)
+    config = _agreed(distributed, lambda: _new_config(given, distributed))
+    with default_dtype(config["dtype"]):
+        # a model that cannot fit the data fails before any file
+        trainer = _agreed(distributed, lambda: Trainer(config, _load(config)))
+        trainer.run = _create_run_dir(config, distributed)
+        return _fit(trainer, progress)
+
+
+def _open_run(given: dict[str, Any], distributed: bool) -> tuple[RunDir, dict[str, Any]]:
+    extra = sorted(set(given) - DISPLAY - {"resume"})
+    if extra:
+        names = ", ".join("--" + name.replace("_", "-") for name in extra)
+        raise UsageError(f"--resume continues a run with its saved options; drop {names}")
+    path = given["resume"]
+    run = RunDir.open(path)
+    config = run.config()
+    # a distributed run's data order depends on its number of ranks: only the same number
+    # replays it exactly
+    saved = config.get("world_size")
+    if saved is None and distributed:
+        raise UsageError(f"--resume {path}: that run was not --distributed; resume it without "
+                         f"--distributed")
+    if saved is not None and saved != (dist.get_world_size() if distributed else None):
+        raise UsageError(f"--resume {path}: that run was trained on {saved} rank(s); continue it "
+                         f"with: mpiexec -n {saved} chainrule train --distributed --resume {path}")
+    return run, config
+
+
+def _resumed_trainer(run: RunDir, config: dict[str, Any]) -> Trainer:
+    trainer = Trainer(config, _load(config), run)
+    if run.has_checkpoint():
+        # every rank reads the one checkpoint; rank 0 writes the next one only after all
+        # ranks have agreed that they are ready (_agreed), so no rank can read it half new
+        trainer.restore(run.load_checkpoint())
+    return trainer
+
+
+def _new_config(given: dict[str, Any], distributed: bool) -> dict[str, Any]:
     config = {**DEFAULTS, **{k: v for k, v in given.items() if k in DEFAULTS}}
     if config["model"] != "rnn" and "cell" in given:
         raise UsageError("--cell applies to --model rnn")
     if config["model"] != "cnn" and "channels" in given:
         raise UsageError("--channels applies to --model cnn")
-    with default_dtype(config["dtype"]):
-        data = _load(config)
-        trainer = Trainer(config, data)  # a model that cannot fit the data fails before any file
-        trainer.run = RunDir.create(config["out"], config)
-        return _fit(trainer, progress)
+    if distributed and config["checkpoint_activations"]:
+        # the recomputation hands each parameter its gradient twice (once to the checkpoint's
+        # own backward, once to the model's), which DDP's gradient hooks refuse, as PyTorch's do
+        # with its reentrant checkpoint
+        raise UsageError("--checkpoint-activations does not combine with --distributed")
+    if distributed:
+        # saved with the run: it makes the trainer data-parallel, and --resume checks it
+        config["world_size"] = dist.get_world_size()
+    return config
+
+
+def _create_run_dir(config: dict[str, Any], distributed: bool) -> RunDir:
+    """The new run's directory, created by rank 0 alone; the others learn its path (a default
+    name holds rank 0's clock time, which the other ranks could not guess)."""
+    if not distributed:
+        return RunDir.create(config["out"], config)
+    rank = dist.get_rank()
+    run = _agreed(True, lambda: RunDir.create(config["out"], config) if rank == 0 else None)
+    path = str(run.path).encode() if run is not None else b""
+    size = tensor([len(path)])
+    dist.broadcast(size, src=0)
+    data = from_numpy(np.frombuffer(path, dtype=np.uint8).copy()) if rank == 0 else \
+        zeros(int(size.item()), dtype=_dtype.uint8)
+    dist.broadcast(data, src=0)
+    return RunDir(Path(bytes(data.numpy()).decode()))
+
+
+def _join_process_group() -> None:
+    """Start MPI for --distributed; without mpi4py, a one-line error (exit status 2)."""
+    if not dist.is_mpi_available():
+        if next((os.environ[name] for name in LAUNCHER_RANK if name in os.environ), "0") != "0":
+            # every rank fails alike here, and without MPI they cannot agree on it: rank 0 says why
+            raise SystemExit(2)
+        raise UsageError("--distributed needs mpi4py and an MPI library: pip install "
+                         "'chainrule[distributed]', then launch with: mpiexec -n N chainrule train "
+                         "--distributed")
+    dist.init_process_group(backend="mpi")
+
+
+def _agreed(distributed: bool, step: Callable[[], T]) -> T:
+    """``step()``'s result, once every rank has done its part without a usage error.
+
+    In a distributed run a rank that refuses the run (a missing file, a run directory that
+    exists) must not leave the others waiting in the next collective: the ranks exchange
+    whether they failed; the lowest failing rank reports its error (one line, exit status
+    2) and the others exit with status 2 silently.
+    """
+    if not distributed:
+        return step()
+    try:
+        result, error = step(), None
+    except UsageError as failure:
+        result, error = None, failure
+    rank, size = dist.get_rank(), dist.get_world_size()
+    first = tensor([rank if error is not None else size])
+    dist.all_reduce(first, op=dist.ReduceOp.MIN)
+    if int(first.item()) == size:
+        return result
+    if error is None or int(first.item()) != rank:
+        raise SystemExit(2)
+    raise UsageError(f"rank {rank}: {error}" if rank else str(error))
 
 
 def _load(config: dict[str, Any]) -> datasets.Data:
@@ -122,22 +228,31 @@ def _load(config: dict[str, Any]) -> datasets.Data:
 
 
 def _fit(trainer: Trainer, progress: bool) -> int:
+    # rank 0 speaks for a distributed run; the other ranks print nothing unless they fail
+    speaks = trainer.rank == 0
     if trainer.epoch >= trainer.config["epochs"]:
-        print(f"{trainer.run.path}: all {trainer.config['epochs']} epochs are done; nothing to resume",
-              file=sys.stderr)
-        print(report.summary(trainer))
+        if speaks:
+            print(f"{trainer.run.path}: all {trainer.config['epochs']} epochs are done; nothing to "
+                  f"resume", file=sys.stderr)
+            print(report.summary(trainer))
         return 0
     try:
         trainer.fit(progress)
     except Interrupted:
         path = trainer.run.path
-        print(f"interrupted: saved a checkpoint in {path} (epoch {trainer.epoch + 1}, batch "
-              f"{trainer.batch}); continue with: chainrule train --resume {path}", file=sys.stderr)
+        launch = (f"mpiexec -n {trainer.world_size} chainrule train --distributed"
+                  if trainer.distributed else "chainrule train")
+        if speaks:
+            print(f"interrupted: saved a checkpoint in {path} (epoch {trainer.epoch + 1}, batch "
+                  f"{trainer.batch}); continue with: {launch} --resume {path}", file=sys.stderr)
         return 130
-    report.write_artifacts(trainer)
-    print(report.summary(trainer))
-    if trainer.tracker is not None and trainer.tracker.history:
-        print(trainer.tracker.report())
+    if speaks:
+        report.write_artifacts(trainer)
+        print(report.summary(trainer))
+        if trainer.tracker is not None and trainer.tracker.history:
+            print(trainer.tracker.report())
+    if trainer.distributed:
+        dist.barrier()  # the job ends when rank 0's files are written, on every rank alike
     return 0
 
 

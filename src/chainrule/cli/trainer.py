@@ -6,6 +6,13 @@ generator state as it was at the start of the epoch in progress, with the number
 batches of that epoch already done. A checkpoint is written at each epoch's end; Ctrl-C
 writes one after the batch in progress, mid-epoch. A run killed outright resumes from the
 last epoch boundary and replays the epoch it lost from the same state.
+
+A ``--distributed`` run (its config holds ``world_size``) runs this loop on every rank of
+an MPI job: the model is wrapped in DistributedDataParallel, each rank reads its share of
+the data through a DistributedSampler whose order depends only on the seed and the epoch,
+and the ranks stop together after the same batch on Ctrl-C. Rank 0 alone writes the run
+directory; every rank holds the same weights, optimizer state and history, so every rank
+can resume from rank 0's checkpoint.
 """
 
 from __future__ import annotations
@@ -17,13 +24,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .. import distributed as dist
 from .. import nn, optim
+from .._dtype import float64, int64
 from ..autograd import no_grad
 from ..nn import functional as F
-from ..ops.creation import Generator, from_numpy, get_rng_state, manual_seed, set_rng_state
+from ..ops.creation import Generator, from_numpy, get_rng_state, manual_seed, set_rng_state, tensor
 from ..tensor import Tensor
 from ..utils.checkpoint import checkpoint_sequential
-from ..utils.data import DataLoader, TensorDataset
+from ..utils.data import DataLoader, DistributedSampler, TensorDataset
 from . import models
 from .data import Data
 from .run_dir import RunDir
@@ -49,16 +58,30 @@ class Trainer:
 
     def __init__(self, config: dict[str, Any], data: Data, run: RunDir | None = None) -> None:
         self.config, self.data, self.run = config, data, run
+        self.distributed = "world_size" in config
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world_size = config.get("world_size", 1)
         manual_seed(config["seed"])  # the weights' initialisation
         self.model = models.build(config["model"], data, config["hidden"], config["channels"],
                                   config["cell"])
+        self.ddp: dist.DistributedDataParallel | None = None  # a distributed run's, from fit()
         self.lr = config["lr"] if config["lr"] is not None else DEFAULT_LR[config["optimizer"]]
         self.optimizer = _optimizer(config, self.model, self.lr)
         self.generator = Generator().manual_seed(config["seed"])
-        self.loader = DataLoader(TensorDataset(from_numpy(data.train_x), from_numpy(data.train_y)),
-                                 batch_size=config["batch_size"], shuffle=True, generator=self.generator)
+        dataset = TensorDataset(from_numpy(data.train_x), from_numpy(data.train_y))
+        self.sampler: DistributedSampler | None = None
+        if self.distributed:
+            # the same permutation on every rank, drawn from seed + epoch alone (set_epoch), so
+            # a resumed run replays the order without any saved generator state
+            self.sampler = DistributedSampler(dataset, self.world_size, self.rank, shuffle=True,
+                                              seed=config["seed"])
+            self.loader = DataLoader(dataset, batch_size=config["batch_size"], sampler=self.sampler)
+        else:
+            self.loader = DataLoader(dataset, batch_size=config["batch_size"], shuffle=True,
+                                     generator=self.generator)
         self.scheduler = _scheduler(config, self.optimizer, len(self.loader))
-        self.tracker = _gradient_tracker(self.model)
+        # only rank 0 draws the gradient-flow picture
+        self.tracker = _gradient_tracker(self.model) if self.rank == 0 else None
         # the tracker copies the weights at each record: a few records an epoch show the
         # flow without doubling the cost of a step
         self.track_every = max(1, len(self.loader) // TRACKS_PER_EPOCH)
@@ -97,16 +120,30 @@ class Trainer:
         self.epoch_start_state = state["epoch_start_generator_state"]
         self.epoch, self.batch = state["epoch"], state["batch"]
         self.sums, self.history, self.elapsed = state["sums"], state["history"], state["elapsed"]
-        self.run.rewrite_metrics(self.history)
+        if self.rank == 0:
+            self.run.rewrite_metrics(self.history)
+        else:
+            # a mid-epoch checkpoint holds the sums of every rank added up (see _epoch): rank 0
+            # carries them on, the others start from zero, so the epoch's total counts each once
+            self.sums = _zero_sums()
 
     def save(self) -> None:
-        """Write the checkpoint (atomically: a crash leaves the previous one whole)."""
-        self.run.save_checkpoint(self.state())
+        """Write the checkpoint (atomically: a crash leaves the previous one whole). In a
+        distributed run rank 0 writes and every rank waits until it has: no rank goes on (or
+        exits, which some launchers answer by ending the job) while the write is under way."""
+        if self.rank == 0:
+            self.run.save_checkpoint(self.state())
+        if self.distributed:
+            dist.barrier()
 
     # ------------------------------------------------------------------ training
     def fit(self, progress: bool = True) -> None:
         """Train up to the configured number of epochs, checkpointing each; raises
         Interrupted (after checkpointing) on Ctrl-C."""
+        if self.distributed and self.ddp is None:
+            # wrapped here, not in __init__: wrapping is a collective (it compares the ranks'
+            # models and copies rank 0's weights), and until now a rank may still refuse the run
+            self.ddp = dist.DistributedDataParallel(self.model)
         with _deferred_interrupt() as interrupted:
             while self.epoch < self.config["epochs"]:
                 self._epoch(progress, interrupted)
@@ -115,6 +152,8 @@ class Trainer:
         started = time.perf_counter()
         seen_before = self.sums["seen"]
         self.generator.set_state(self.epoch_start_state)
+        if self.sampler is not None:
+            self.sampler.set_epoch(self.epoch)
         bar = _progress_bar(progress, len(self.loader), self.batch,
                             f"epoch {self.epoch + 1}/{self.config['epochs']}")
         self.model.train()
@@ -125,18 +164,43 @@ class Trainer:
                 self._step(xb, yb, track=index % self.track_every == 0)
                 self.batch = index + 1
                 if bar is not None:
-                    rate = (self.sums["seen"] - seen_before) / max(time.perf_counter() - started, 1e-9)
+                    # every rank's batches are as large as this one's: the job's rate is N times it
+                    rate = (self.world_size * (self.sums["seen"] - seen_before)
+                            / max(time.perf_counter() - started, 1e-9))
                     bar.set_postfix(loss=f"{self.sums['loss'] / self.sums['seen']:.4f}",
                                     samples_s=f"{rate:,.0f}", refresh=False)
                     bar.update()
-                if interrupted[0]:
+                if self._stop_requested(interrupted):
                     self.elapsed += time.perf_counter() - started
+                    self._add_up_sums()
                     self.save()
                     raise Interrupted
         finally:
             if bar is not None:
                 bar.close()
-        self._end_epoch(time.perf_counter() - started, self.sums["seen"] - seen_before)
+        self._end_epoch(time.perf_counter() - started,
+                        self.world_size * (self.sums["seen"] - seen_before))
+
+    def _stop_requested(self, interrupted: list[bool]) -> bool:
+        """Whether to stop after this batch: Ctrl-C came (on any rank)."""
+        if not self.distributed:
+            return interrupted[0]
+        # mpiexec hands Ctrl-C to every rank, but each sees it between different batches:
+        # agreeing after every batch makes all of them stop after the same one, with the same
+        # weights, instead of one rank waiting forever in the next gradient all-reduce
+        flag = tensor([int(interrupted[0])], dtype=int64)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def _add_up_sums(self) -> None:
+        """The loss, hit and sample counts of every rank added up, on every rank: the metrics
+        describe the whole job's data, not rank 0's share."""
+        if not self.distributed:
+            return
+        sums = tensor([self.sums["loss"], self.sums["correct"], self.sums["seen"]], dtype=float64)
+        dist.all_reduce(sums)
+        loss, correct, seen = sums.tolist()
+        self.sums = {"loss": loss, "correct": int(correct), "seen": int(seen)}
 
     def _step(self, xb: Tensor, yb: Tensor, track: bool) -> None:
         self.optimizer.zero_grad()
@@ -159,13 +223,20 @@ class Trainer:
         self.sums["seen"] += n
 
     def forward(self, x: Tensor) -> Tensor:
-        """The model's logits, through activation checkpointing when configured."""
+        """The model's logits, in training through activation checkpointing when configured,
+        or through DistributedDataParallel in a distributed run (which then averages the
+        gradients of the coming backward)."""
         if self.config["checkpoint_activations"] and self.model.training:
             # segments by the sqrt(L) rule: activations are kept at segment boundaries only
             return checkpoint_sequential(self.model, None, x)
+        if self.ddp is not None and self.model.training:
+            return self.ddp(x)
         return self.model(x)
 
     def _end_epoch(self, seconds: float, samples: int) -> None:
+        self._add_up_sums()
+        # every rank evaluates (the others would only wait for rank 0), so every rank keeps
+        # the same history and state
         test_loss, test_accuracy = self.evaluate()
         lr = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None and self.config["schedule"] != "onecycle":
@@ -183,7 +254,8 @@ class Trainer:
         self.epoch_start_state = self.generator.get_state()
         self.sums = _zero_sums()
         self.save()
-        self.run.append_metrics(record)
+        if self.rank == 0:
+            self.run.append_metrics(record)
 
     def evaluate(self) -> tuple[float, float]:
         """Mean cross-entropy and accuracy on the test split."""
