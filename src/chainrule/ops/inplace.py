@@ -401,12 +401,20 @@ def index_add_(self: Tensor, dim: int, index: Any, source: Tensor, *, alpha: Any
 
 def setitem(self: Tensor, index: Any, value: Any) -> None:
     """``self[index] = value``; differentiable with respect to both when a graph is recorded."""
+    array_index = shape._index_arg(index)
+    if not kernels.is_basic(array_index):
+        shape._check_masks(self, array_index)
+        selects, rest = shape._selects_first(array_index)
+        if selects is not None:
+            # PyTorch applies the integers first (x[0, :, [0, 1]] is (3, 2) where NumPy
+            # makes it (2, 3)): write through that view, as getitem reads through it
+            setitem(shape.getitem(self, selects), rest, value)
+            return
     if _tracked(self, value):
         def compute(old: Tensor) -> Tensor:
             return _index_put(old, index, value)
         _rebase(self, compute, "__setitem__")
         return
-    array_index = shape._index_arg(index)
     _check_writable(self, "__setitem__")
     self._data[array_index] = value._data if isinstance(value, Tensor) else value
     self._version[0] += 1

@@ -426,6 +426,7 @@ def getitem(input: Tensor, index: Any) -> Tensor:
     try:
         if kernels.is_basic(index):
             return indexing.getitem(input, index=index, shape=input._data.shape)
+        _check_masks(input, index)
         selects, rest = _selects_first(index)
         if selects is not None:
             input = indexing.getitem(input, index=selects, shape=input._data.shape)
@@ -434,6 +435,32 @@ def getitem(input: Tensor, index: Any) -> Tensor:
     except IndexError as error:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape "
                          f"{tuple(input.shape)}: {error}") from None
+
+
+def _check_masks(input: Tensor, index: Any) -> None:
+    """A boolean mask must have the shape of the dims it indexes (NumPy lets an empty mask
+    through where PyTorch refuses it)."""
+    items = index if isinstance(index, tuple) else (index,)
+    masks = [i for i in items if isinstance(i, np.ndarray) and i.dtype == np.bool_ and i.ndim]
+    if not masks:
+        return
+    spans = [0 if i is None or i is Ellipsis else i.ndim if isinstance(i, np.ndarray)
+             and i.dtype == np.bool_ else 1 for i in items]
+    fill = input._data.ndim - builtins.sum(spans)
+    dim = 0
+    for item, span in zip(items, spans):
+        if item is Ellipsis:
+            dim += builtins.max(fill, 0)
+            continue
+        if span and isinstance(item, np.ndarray) and item.dtype == np.bool_ and item.ndim:
+            covered = input._data.shape[dim:dim + span]
+            if tuple(item.shape) != tuple(covered):
+                raise IndexError(
+                    f"the shape of the mask {list(item.shape)} at index {dim} does not match the "
+                    f"shape of the indexed tensor {list(input.shape)} at index {dim}: a mask "
+                    f"must have the shape of the dims it selects from"
+                )
+        dim += span
 
 
 def _is_int_index(item: Any) -> bool:
