@@ -192,17 +192,27 @@ def _autocast_call(plain: Callable) -> Callable:
         if policy is None or low is None:
             return plain(prim, *inputs, **params)
         if policy is LOWER:
-            rounded = tuple(_rounded(t, low) for t in inputs)
-            if all(r is t for r, t in zip(rounded, inputs)):
-                return plain(prim, *inputs, **params)  # nothing to round (float64, integers)
-            return _cast(plain(prim, *rounded, **params), low)
-        if policy is FLOAT32:
-            return plain(prim, *[_float32(t) for t in inputs], **params)
-        # WIDEN
-        source = inputs[0]._data.dtype
-        if source not in _LOW:
-            return plain(prim, *inputs, **params)
-        return _cast(plain(prim, *[_float32(t) for t in inputs], **params), source)
+            inputs = tuple(_rounded(t, low) for t in inputs)
+            result_dtype = low
+        elif policy is FLOAT32:
+            inputs = tuple(_float32(t) for t in inputs)
+            result_dtype = None
+        else:  # WIDEN
+            result_dtype = inputs[0]._data.dtype
+            if result_dtype not in _LOW:
+                return plain(prim, *inputs, **params)
+            inputs = tuple(_float32(t) for t in inputs)
+        # paused inside: forward-mode AD runs the primitive again, and its JVP rule, on
+        # inputs already cast
+        _state.dtype = None
+        try:
+            out = plain(prim, *inputs, **params)
+        finally:
+            _state.dtype = low
+        if result_dtype is None or not _dtype.is_floating(out._data.dtype) \
+                or out._data.dtype == _FLOAT64:
+            return out  # nothing was rounded (float64, integers)
+        return _cast(out, result_dtype)
 
     return autocast_call
 
