@@ -238,21 +238,27 @@ class GradScaler:
         return _float32(self._init_scale) if self._scale is None else self._scale
 
     def get_growth_factor(self) -> float:
+        """What the scale is multiplied by after ``growth_interval`` finite steps."""
         return self._growth_factor
 
     def set_growth_factor(self, new_factor: float) -> None:
+        """Set the growth factor, e.g. ``scaler.set_growth_factor(4.0)``."""
         self._growth_factor = new_factor
 
     def get_backoff_factor(self) -> float:
+        """What the scale is multiplied by after a step with an Inf/NaN gradient."""
         return self._backoff_factor
 
     def set_backoff_factor(self, new_factor: float) -> None:
+        """Set the backoff factor, e.g. ``scaler.set_backoff_factor(0.25)``."""
         self._backoff_factor = new_factor
 
     def get_growth_interval(self) -> int:
+        """How many finite steps in a row make the scale grow."""
         return self._growth_interval
 
     def set_growth_interval(self, new_interval: int) -> None:
+        """Set the growth interval, e.g. ``scaler.set_growth_interval(1000)``."""
         self._growth_interval = new_interval
 
     def _get_growth_tracker(self) -> int:
@@ -261,6 +267,7 @@ class GradScaler:
         return self._init_growth_tracker if self._growth_tracker is None else self._growth_tracker
 
     def is_enabled(self) -> bool:
+        """False for a scaler made with ``enabled=False`` (or for the unavailable CUDA)."""
         return self._enabled
 
     def state_dict(self) -> dict:
