@@ -101,7 +101,7 @@ class Tensor:
                 "you can only change requires_grad flags of leaf variables; use .detach() "
                 "to get a tensor that does not require grad"
             )
-        if requires_grad and self._data.dtype.kind not in "fc":
+        if requires_grad and not (_dtype.is_floating(self._data.dtype) or self._data.dtype.kind == "c"):
             raise RuntimeError(
                 f"only tensors of floating point dtype can require gradients; this tensor is "
                 f"{self.dtype} with shape {tuple(self.shape)}: convert it first with .float()"
@@ -179,7 +179,7 @@ class Tensor:
         return "cpu"
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f"
+        return _dtype.is_floating(self._data.dtype)
 
     def element_size(self) -> int:
         return self._data.itemsize
@@ -486,7 +486,7 @@ class _Formatter:
     1000x, exceed 1e8 or go below 1e-4."""
 
     def __init__(self, array: Any) -> None:
-        self.floating = array.dtype.kind == "f"
+        self.floating = _dtype.is_floating(array.dtype)
         self.int_mode = True
         self.sci_mode = False
         self.width = 1

@@ -12,8 +12,6 @@ from .. import _dtype
 from ..tensor import Tensor, _as_array, _wrap
 from . import unary
 
-_ORDER = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-
 
 def as_tensor_arg(value: Any, op: str) -> Tensor:
     """A tensor operand: tensors pass through, arrays and Python numbers are wrapped."""
@@ -33,13 +31,13 @@ def is_scalar(value: Any) -> bool:
 def result_dtype(a: Tensor, b: Tensor) -> np.dtype:
     """PyTorch's promotion of two tensors: a 0-d tensor only decides across categories."""
     da, db = a._data.dtype, b._data.dtype
-    ka, kb = _ORDER[da.kind], _ORDER[db.kind]
+    ka, kb = _dtype.category(da), _dtype.category(db)
     if ka != kb:
         return da if ka > kb else db
     zero_a, zero_b = a._data.ndim == 0, b._data.ndim == 0
     if zero_a != zero_b:
         return db if zero_a else da
-    return np.promote_types(da, db)
+    return _dtype.promote_types(_dtype.from_numpy_dtype(da), _dtype.from_numpy_dtype(db)).np
 
 
 def result_type(tensor1: Any, tensor2: Any) -> _dtype.dtype:
@@ -80,7 +78,7 @@ def cast(t: Tensor, dtype: np.dtype) -> Tensor:
     """``t`` converted to ``dtype``, differentiably (the gradient is cast back)."""
     if t._data.dtype == dtype:
         return t
-    if t._rg and dtype.kind not in "fc":
+    if t._rg and not _dtype.is_floating(dtype) and dtype.kind != "c":
         return _wrap(t._data.astype(dtype))
     return unary.cast(t, dtype=dtype, src=t._data.dtype)
 
@@ -88,7 +86,7 @@ def cast(t: Tensor, dtype: np.dtype) -> Tensor:
 def floating(t: Tensor) -> Tensor:
     """``t`` itself if floating point, else converted to the default float dtype (as torch.exp
     of an integer tensor gives float32)."""
-    if t._data.dtype.kind == "f":
+    if _dtype.is_floating(t._data.dtype):
         return t
     return cast(t, _dtype.get_default_dtype().np)
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._backend import xp
+from .._dtype import is_floating
 from ..autograd import engine, forward_ad, grad_mode
 from ..autograd.graph import Node
 from ..tensor import Tensor
@@ -293,7 +294,7 @@ def _apply_with_tangent(prim: Primitive, inputs: tuple, params: dict) -> Tensor:
         tangent = jvp_of(prim, tangents, inputs, result, params)
     finally:
         _forward.active = previous
-    if tangent is not None and result._data.dtype.kind == "f":
+    if tangent is not None and is_floating(result._data.dtype):
         if tangent._data.dtype != result._data.dtype:
             tangent = tangent.to(result.dtype)
         forward_ad.set_tangent(result, tangent)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _dtype
 from ..tensor import Tensor, _wrap
 from . import binary, linalg, movement, reduce, unary
 from ._convert import (
@@ -270,7 +271,7 @@ clip = clamp
 
 def _unary_float(prim: Any, doc: str) -> Any:
     def op(input: Tensor) -> Tensor:
-        if isinstance(input, Tensor) and input._data.dtype.kind == "f":
+        if isinstance(input, Tensor) and _dtype.is_floating(input._data.dtype):
             return prim(input)
         return prim(floating(as_tensor_arg(input, prim.name)))
 
@@ -417,7 +418,7 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     input = as_tensor_arg(input, "mean")
     if dtype is not None:
         input = input.to(dtype)
-    if input._data.dtype.kind != "f":
+    if not _dtype.is_floating(input._data.dtype):
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be floating point, got "
             f"{input.dtype}; call .float() first"
