@@ -343,17 +343,27 @@ def _only_ours_refused(*texts: str) -> Callable:
     return applies
 
 
-_NORMS = {"norm", "norm[p=1]", "norm[p=3]", "norm[inf]", "normalize", "cosine_similarity"}
+_NORMS = {"norm", "norm[p=1]", "norm[p=3]", "norm[inf]", "normalize", "cosine_similarity", "std"}
+
+
+def _only_second_order_differs(program: Program, ours: Outcome, theirs: Outcome,
+                               ops: set) -> bool:
+    """Nothing but second-order gradients differs, in a program using one of ``ops``."""
+    if ours.error or theirs.error or not any(s.op in ops for s in program.steps):
+        return False
+    return not compare(Outcome(ours.values, ours.grads, [], ours.aliases),
+                       Outcome(theirs.values, theirs.grads, [], theirs.aliases))
+
+
+def _bce_second_order(program: Program, ours: Outcome, theirs: Outcome) -> bool:
+    return _only_second_order_differs(program, ours, theirs, {"bce"})
 
 
 def _norm_second_order_at_zero(program: Program, ours: Outcome, theirs: Outcome) -> bool:
     """Only second-order gradients differ, each where PyTorch's is NaN and chainrule's is
-    finite, in a program with a norm."""
-    if ours.error or theirs.error or not any(s.op in _NORMS for s in program.steps):
+    finite, in a program with a norm (or std, the norm of the deviations)."""
+    if not _only_second_order_differs(program, ours, theirs, _NORMS):
         return False
-    if compare(Outcome(ours.values, ours.grads, [], ours.aliases),
-               Outcome(theirs.values, theirs.grads, [], theirs.aliases)):
-        return False  # something else differs too
     for a, b in zip(ours.second, theirs.second):
         if a is not None and b is not None and not _close(a, b):
             bad = ~np.isclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True)
@@ -363,8 +373,9 @@ def _norm_second_order_at_zero(program: Program, ours: Outcome, theirs: Outcome)
 
 
 def _linear_layout(program: Program, ours: Outcome, theirs: Outcome) -> bool:
-    """Only memory sharing differs, PyTorch's values sharing where chainrule's do not, in
-    a program with F.linear."""
+    """Only memory sharing differs, and only where PyTorch's values share and chainrule's
+    do not (never the other way, which would let a write reach another tensor), in a
+    program with F.linear."""
     problems = compare(ours, theirs)
     return (any(s.op == "linear" for s in program.steps) and bool(problems)
             and all("do not share memory, PyTorch's do" in p for p in problems))
@@ -396,10 +407,19 @@ KNOWN: list[tuple[str, Callable, str]] = [
      "F.linear's result is column-major (the faster BLAS order for few rows, "
      "ops/linalg.py), so a reshape of it, or of an elementwise result of it, copies where "
      "PyTorch's is a view: the values are the same, writing into one does not change the "
-     "other"),
+     "other (docs/numerics.md)"),
     ("norm-second-order-at-zero", _norm_second_order_at_zero,
-     "the second derivative of a norm at 0 (the Hessian of ||x|| there does not exist): "
-     "PyTorch gives NaN, chainrule 0 (docs/numerics.md)"),
+     "the second derivative of a norm (or std) at 0, where the Hessian of ||x|| does not "
+     "exist: PyTorch gives NaN, chainrule 0 (docs/numerics.md)"),
+    ("bce-second-order", _bce_second_order,
+     "binary cross-entropy's second order: PyTorch's double backward divides by "
+     "(p + eps)^2 (1 - p + eps)^2, not the derivative of its own first-order formula; "
+     "chainrule's is that derivative, so they part by about eps / (p (1 - p)) relative "
+     "(docs/numerics.md)"),
+    ("torch-multi-output-view", _only_theirs_refused("returns multiple views"),
+     "PyTorch refuses to use a view from split/chunk/unbind after its base or another view "
+     "changed in place; chainrule re-reads it from the base and runs: its gradient is "
+     "checked by finite differences"),
 ]
 
 
@@ -500,15 +520,20 @@ def numeric_check(program: Program, m: Any, outcome: Outcome, eps: float = 1e-6)
             smooth = np.ones(base.shape, dtype=bool)
             for i in np.ndindex(base.shape):
                 moved = []
-                for step in (eps, -eps):
+                for step in (eps, -eps, 2 * eps, -2 * eps):
                     leaf = base.copy()
                     leaf[i] += step
                     values = list(program.leaves)
                     values[k] = leaf
                     moved.append(f(program, m, values))
                 ahead, behind = (moved[0] - at) / eps, (at - moved[1]) / eps
-                smooth[i] = abs(ahead - behind) <= 1e-4 * max(1.0, abs(ahead), abs(behind))
                 numeric[i] = (moved[0] - moved[1]) / (2 * eps)
+                wider = (moved[2] - moved[3]) / (4 * eps)
+                # a kink: the one-sided differences disagree; a jump: the central difference
+                # grows as the step shrinks (sign(x) at x = 0)
+                scale_i = max(1.0, abs(ahead), abs(behind))
+                smooth[i] = (abs(ahead - behind) <= 1e-4 * scale_i
+                             and abs(numeric[i] - wider) <= 1e-4 * scale_i)
             analytic = np.zeros_like(base) if g is None else g
             scale = max(1.0, float(np.abs(numeric[smooth]).max(initial=0.0)))
             if not np.allclose(analytic[smooth], numeric[smooth], rtol=1e-5, atol=1e-5 * scale):

@@ -278,7 +278,9 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
         out = out * weight
     if bias is not None:
         out = out + bias
-    return out
+    # contiguous, as PyTorch's (elementwise results keep a transposed input's order), so
+    # that a later view shares memory where PyTorch's does
+    return out if out._data.flags.c_contiguous else out.clone()
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,

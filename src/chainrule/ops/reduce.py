@@ -172,7 +172,9 @@ def _(xp, g, saved, p, needs):
 def softmax(x, axis):
     # initial=-inf: the dim may have size 0 (the result is then empty, as PyTorch's)
     shifted = np.exp(x - np.amax(x, axis=axis, keepdims=True, initial=-np.inf))
-    return shifted / np.sum(shifted, axis=axis, keepdims=True)
+    out = shifted / np.sum(shifted, axis=axis, keepdims=True)
+    # contiguous, as PyTorch's (NumPy keeps a transposed input's order): later views match
+    return out if out.flags.c_contiguous else out.copy()
 
 
 @softmax.defvjp
@@ -185,7 +187,8 @@ def _(xp, g, saved, p, needs):
 @primitive("log_softmax", save=(OUT,))
 def log_softmax(x, axis):
     shifted = x - np.amax(x, axis=axis, keepdims=True, initial=-np.inf)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return out if out.flags.c_contiguous else out.copy()  # contiguous, as softmax
 
 
 @log_softmax.defvjp

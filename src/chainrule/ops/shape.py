@@ -67,6 +67,8 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     end = normalize_axis(end_dim, len(shape), "flatten")
     if start > end:
         raise RuntimeError("flatten(): start_dim cannot come after end_dim")
+    if start == end:
+        return input  # nothing to merge: PyTorch returns the tensor itself
     merged = _math.prod(shape[start:end + 1])
     return reshape(input, shape[:start] + (merged,) + shape[end + 1:])
 
@@ -362,7 +364,9 @@ def flip(input: Tensor, dims: Any) -> Tensor:
 def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
     """Rotate elements along ``dims`` (the flattened tensor when ``dims`` is None)."""
     if dims is None:
-        return reshape(movement.roll(flatten(input), shift=int(shifts), axis=0), input._data.shape)
+        rolled = movement.roll(reshape(input, (-1,)), shift=int(shifts), axis=0)
+        # a tensor of its own, not a view of the rolled one (as PyTorch's result)
+        return movement.reshape_copy(rolled, shape=input._data.shape, in_shape=rolled._data.shape)
     if isinstance(shifts, int):
         shifts, dims = (shifts,), (dims,) if isinstance(dims, int) else tuple(dims)
     dims = tuple(normalize_axis(d, input._data.ndim, "roll") for d in
