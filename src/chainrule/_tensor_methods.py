@@ -60,7 +60,7 @@ def _type_as(self: Tensor, other: Tensor) -> Tensor:
 
 _TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
                "uint8": "Byte", "int16": "Short", "int32": "Int", "int64": "Long",
-               "bool": "Bool"}
+               "bool": "Bool", "bfloat16": "BFloat16"}
 
 
 def _type(self: Tensor, dtype: Any = None, non_blocking: bool = False) -> Any:
@@ -313,7 +313,8 @@ _METHODS = {
     "to": _to, "type": _type, "type_as": _type_as, "clone": _clone, "contiguous": _contiguous,
     "is_contiguous": _is_contiguous, "cpu": lambda self: self, "cuda": _cuda,
     "float": _dtype_method(_dtype.float32), "double": _dtype_method(_dtype.float64),
-    "half": _dtype_method(_dtype.float16), "long": _dtype_method(_dtype.int64),
+    "half": _dtype_method(_dtype.float16), "bfloat16": _dtype_method(_dtype.bfloat16),
+    "long": _dtype_method(_dtype.int64),
     "int": _dtype_method(_dtype.int32), "bool": _dtype_method(_dtype.bool),
     "new_zeros": _new_factory(creation.zeros), "new_ones": _new_factory(creation.ones),
     "new_empty": _new_factory(creation.empty), "new_full": _new_full,

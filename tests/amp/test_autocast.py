@@ -22,9 +22,6 @@ LOW = [pytest.param("bfloat16", id="bfloat16"), pytest.param("float16", id="floa
 # kind 'V', not 'f': a bfloat16 tensor meeting a float32 one (promotion), going through
 # mean/softmax/exp, or cast to inside a recorded backward (create_graph) needs them to use
 # _dtype.category / _dtype.is_floating
-NEEDS_CONVERT_HOOK = pytest.mark.xfail(reason="ops/_convert.py and ops/math.py do not treat "
-                                              "bfloat16 (kind 'V') as floating point yet",
-                                       strict=False)
 rng = np.random.default_rng(0)
 X = rng.standard_normal((4, 6)).astype(np.float32)
 W = rng.standard_normal((5, 6)).astype(np.float32)
@@ -101,7 +98,7 @@ def test_output_dtype_and_value_match_torch_cpu_autocast(name, dtype):
     _compare(name, dtype)
 
 
-@pytest.mark.parametrize("dtype", [pytest.param("bfloat16", marks=NEEDS_CONVERT_HOOK), "float16"])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 @pytest.mark.parametrize("name", list(MIXED))
 def test_mixed_operands_match_torch_cpu_autocast(name, dtype):
     _compare(name, dtype)
@@ -208,7 +205,7 @@ def test_gradients_reach_float32_parameters_in_float32_close_to_torchs():
                                    atol=3e-2 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("dtype", [pytest.param("bfloat16", marks=NEEDS_CONVERT_HOOK), "float16"])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_second_order_gradients_flow_through_the_casts(dtype):
     w = cr.tensor(W, requires_grad=True)
     with cr.autocast("cpu", dtype=getattr(cr, dtype)):
@@ -219,10 +216,7 @@ def test_second_order_gradients_flow_through_the_casts(dtype):
     assert w.grad is not None and w.grad.dtype == cr.float32
 
 
-@pytest.mark.parametrize("dtype", [
-    pytest.param("bfloat16", marks=pytest.mark.xfail(
-        reason="ops/_primitive.py sets a tangent only on results of kind 'f'", strict=False)),
-    "float16"])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_forward_mode_tangents_go_through_autocast(dtype):
     from chainrule.autograd import forward_ad
 
