@@ -285,9 +285,21 @@ def _make_reshape(b: Any, x: int) -> tuple[list[int], dict]:
     return [x], {"shape": tuple(sides)}
 
 
-register("reshape", lambda m, xs, kw: xs[0].reshape(kw["shape"]), _make_reshape, 1.5)
+def _contiguous_only(make: Callable) -> Callable:
+    """Draw only on a tensor that is contiguous in PyTorch: elsewhere whether reshape and
+    flatten view or copy depends on strides, and PyTorch documents that code must not rely
+    on it (the two libraries lay some results out differently; docs/numerics.md)."""
+    def drawn(b: Any, x: int) -> tuple[list[int], dict] | None:
+        return make(b, x) if b.values[x].is_contiguous() else None
+
+    return drawn
+
+
+register("reshape", lambda m, xs, kw: xs[0].reshape(kw["shape"]), _contiguous_only(_make_reshape),
+         1.5)
 register("view", lambda m, xs, kw: xs[0].view(*kw["shape"]), _make_reshape)
-register("flatten", lambda m, xs, kw: m.flatten(xs[0]), lambda b, x: ([x], {}), 0.5)
+register("flatten", lambda m, xs, kw: m.flatten(xs[0]), _contiguous_only(lambda b, x: ([x], {})),
+         0.5)
 
 
 def _make_permute(b: Any, x: int) -> tuple[list[int], dict]:
