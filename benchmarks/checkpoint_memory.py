@@ -78,7 +78,7 @@ def main() -> int:
     for depth in (int(d) for d in args.depths.split(",")):
         layers, weights = make_layers(depth)
         saved, outputs = measure_layers(layers, x)
-        sqrt_plan = plan_segments(saved, outputs)
+        sqrt_plan = plan_segments(saved, outputs, input_bytes=int(x._data.nbytes))
         runs = [("plain", None, plain),
                 ("sqrt(L) segments", sqrt_plan,
                  lambda ls, t, p=sqrt_plan: checkpoint_sequential(ls, None, t, plan=p))]
@@ -86,7 +86,7 @@ def main() -> int:
         # spend less recomputation than sqrt(L) segments while staying under it
         budget = int(sqrt_plan.peak_bytes * 1.5)
         try:
-            budget_plan = plan_segments(saved, outputs, budget=budget)
+            budget_plan = plan_segments(saved, outputs, budget=budget, input_bytes=int(x._data.nbytes))
             runs.append((f"budget {budget // 1024} KiB", budget_plan,
                          lambda ls, t, p=budget_plan: checkpoint_sequential(ls, None, t, plan=p)))
         except ValueError:

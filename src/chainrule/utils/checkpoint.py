@@ -142,9 +142,11 @@ class SegmentPlan:
 
 
 def plan_segments(saved_bytes: Sequence[int], output_bytes: Sequence[int], budget: int | None = None,
-                  costs: Sequence[float] | None = None) -> SegmentPlan:
+                  costs: Sequence[float] | None = None, input_bytes: int = 0) -> SegmentPlan:
     """Choose segment boundaries for layers that save ``saved_bytes[i]`` for backward and
-    output ``output_bytes[i]`` (a boundary that is kept when a segment starts after it).
+    output ``output_bytes[i]`` (a boundary that is kept when a segment starts after it);
+    ``input_bytes``, the first layer's input, is kept too once the first segment is
+    checkpointed.
 
     Without a budget: the sqrt(L) rule (segments of about sqrt(L) layers). With one: the plan
     with the least recomputation whose estimated peak fits, where the peak is the kept
@@ -157,19 +159,20 @@ def plan_segments(saved_bytes: Sequence[int], output_bytes: Sequence[int], budge
     costs = list(costs) if costs is not None else [float(b) or 1.0 for b in saved_bytes]
     if budget is None:
         size = max(1, round(math.sqrt(count)))
-        return _evaluate(tuple(range(0, count, size)), saved_bytes, output_bytes, costs)
+        return _evaluate(tuple(range(0, count, size)), saved_bytes, output_bytes, costs, input_bytes)
     best = None
     caps = sorted({sum(saved_bytes[i:j]) for i in range(count) for j in range(i + 1, count + 1)})
     for cap in caps:
         bounds = _pack(saved_bytes, cap)
         if bounds is None:
             continue
-        plan = _evaluate(bounds, saved_bytes, output_bytes, costs)
+        plan = _evaluate(bounds, saved_bytes, output_bytes, costs, input_bytes)
         if plan.peak_bytes <= budget and (best is None or plan.recompute < best.recompute or (
                 plan.recompute == best.recompute and plan.peak_bytes < best.peak_bytes)):
             best = plan
     if best is None:
-        smallest = min(_evaluate(tuple(range(count)), saved_bytes, output_bytes, costs).peak_bytes,
+        smallest = min(_evaluate(tuple(range(count)), saved_bytes, output_bytes, costs,
+                                 input_bytes).peak_bytes,
                        sum(saved_bytes))
         raise ValueError(
             f"plan_segments: no segmentation keeps saved activations under {budget} bytes; "
@@ -202,11 +205,13 @@ def _pack(saved_bytes: Sequence[int], cap: int) -> tuple | None:
 
 
 def _evaluate(bounds: tuple, saved_bytes: Sequence[int], output_bytes: Sequence[int],
-              costs: Sequence[float]) -> SegmentPlan:
+              costs: Sequence[float], input_bytes: int) -> SegmentPlan:
     count = len(saved_bytes)
     edges = list(bounds) + [count]
     segments = [(edges[k], edges[k + 1]) for k in range(len(bounds))]
     kept_inputs = sum(output_bytes[start - 1] for start, _ in segments[1:])
+    if len(segments) > 1:
+        kept_inputs += input_bytes  # the first segment is checkpointed: its input is saved
     largest = max(sum(saved_bytes[a:b]) for a, b in segments)
     recomputed = sum(sum(costs[a:b]) for a, b in segments[:-1])
     return SegmentPlan(tuple(bounds), int(kept_inputs + largest), recomputed / sum(costs))
@@ -230,7 +235,8 @@ def checkpoint_sequential(functions: Any, segments: int | None = None, input: An
             bounds = tuple(range(0, len(layers), size))
             plan = SegmentPlan(bounds, 0, 0.0)
         elif memory_budget is not None:
-            plan = plan_segments(*measure_layers(layers, input), budget=memory_budget)
+            plan = plan_segments(*measure_layers(layers, input), budget=memory_budget,
+                                 input_bytes=int(input._data.nbytes))
         else:
             plan = plan_segments([1] * len(layers), [1] * len(layers))
     edges = list(plan.bounds) + [len(layers)]
