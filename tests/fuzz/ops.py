@@ -259,7 +259,24 @@ _one_dim("log_softmax", lambda m, x, d, k: m.log_softmax(x, dim=d), weight=1.5)
 _one_dim("F.softmax", lambda m, x, d, k: m.nn.functional.softmax(x, dim=d))
 _one_dim("softmin", lambda m, x, d, k: m.nn.functional.softmin(x, dim=d), weight=0.5)
 _one_dim("cumsum", lambda m, x, d, k: m.cumsum(x, d))
-_one_dim("normalize", lambda m, x, d, k: m.nn.functional.normalize(x, dim=d), weight=0.7)
+
+
+def well_scaled(t: Any, dim: Any) -> bool:
+    """No slice along ``dim`` has a norm between 0 and 1e-6: there a norm clamped at eps
+    (1e-8, 1e-12) turns rounding noise into differences far above it (an exact 0 is fine)."""
+    if t.numel() == 0:
+        return True
+    norms = t.detach().norm(dim=dim if t.dim() else None)
+    return bool(((norms == 0) | (norms > 1e-6)).all())
+
+
+def _make_normalize(b: Any, x: int) -> tuple[list[int], dict] | None:
+    d = pick_dim(b, len(shape_of(b, x)))
+    return ([x], {"dim": d, "keepdim": False}) if well_scaled(b.values[x], d) else None
+
+
+register("normalize", lambda m, xs, kw: m.nn.functional.normalize(xs[0], dim=kw["dim"]),
+         _make_normalize, 0.7)
 register("max[all]", lambda m, xs, kw: m.max(xs[0]), lambda b, x: ([x], {}), 0.5)
 register("min[all]", lambda m, xs, kw: xs[0].min(), lambda b, x: ([x], {}), 0.5)
 register("prod[all]", lambda m, xs, kw: xs[0].prod(), lambda b, x: ([x], {}), 0.3)
@@ -285,21 +302,9 @@ def _make_reshape(b: Any, x: int) -> tuple[list[int], dict]:
     return [x], {"shape": tuple(sides)}
 
 
-def _contiguous_only(make: Callable) -> Callable:
-    """Draw only on a tensor that is contiguous in PyTorch: elsewhere whether reshape and
-    flatten view or copy depends on strides, and PyTorch documents that code must not rely
-    on it (the two libraries lay some results out differently; docs/numerics.md)."""
-    def drawn(b: Any, x: int) -> tuple[list[int], dict] | None:
-        return make(b, x) if b.values[x].is_contiguous() else None
-
-    return drawn
-
-
-register("reshape", lambda m, xs, kw: xs[0].reshape(kw["shape"]), _contiguous_only(_make_reshape),
-         1.5)
+register("reshape", lambda m, xs, kw: xs[0].reshape(kw["shape"]), _make_reshape, 1.5)
 register("view", lambda m, xs, kw: xs[0].view(*kw["shape"]), _make_reshape)
-register("flatten", lambda m, xs, kw: m.flatten(xs[0]), _contiguous_only(lambda b, x: ([x], {})),
-         0.5)
+register("flatten", lambda m, xs, kw: m.flatten(xs[0]), lambda b, x: ([x], {}), 0.5)
 
 
 def _make_permute(b: Any, x: int) -> tuple[list[int], dict]:
@@ -769,7 +774,14 @@ def _make_cosine(b: Any, x: int) -> tuple[list[int], dict] | None:
     shape = shape_of(b, x)
     if not shape:
         return None
-    return [x, b.partner(shape, "real")], {"dim": pick_dim(b, len(shape))}
+    y, d = b.partner(shape, "real"), pick_dim(b, len(shape))
+    try:
+        pair = b.torch.broadcast_tensors(b.values[x], b.values[y])
+    except RuntimeError:
+        return None
+    if not (well_scaled(pair[0], d) and well_scaled(pair[1], d)):
+        return None
+    return [x, y], {"dim": d}
 
 
 register("cosine_similarity", lambda m, xs, kw: m.nn.functional.cosine_similarity(

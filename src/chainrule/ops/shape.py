@@ -587,7 +587,9 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
             f"masked_fill(): mask of shape {tuple(mask.shape)} cannot be broadcast to the "
             f"input's shape {tuple(input.shape)}"
         )
-    return out
+    # contiguous, as PyTorch's masked_fill (NumPy's where keeps a transposed input's order),
+    # so that a later view shares memory where PyTorch's does
+    return out if out._data.flags.c_contiguous else unary.clone(out)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
