@@ -13,8 +13,10 @@ ones PyTorch users can write. An in-place step that makes PyTorch's backward ref
 changed a tensor a rule saved) is kept now and then, to check that chainrule refuses too.
 
 ``run`` executes a program with one library; ``compare`` lists every difference between
-two runs: values, dtypes, shapes and requires_grad of every value, the gradients (and
-which ones are None), and errors (one library refusing what the other accepts).
+two runs: values, dtypes, shapes and requires_grad of every value, which values share
+memory, the gradients (and which ones are None), and errors (one library refusing what the
+other accepts). ``check`` runs both and gives the verdict: a match, a difference explained
+by ``KNOWN`` (or by rounding, see ``_rounding_sensitive``), or a mismatch.
 """
 
 from __future__ import annotations
