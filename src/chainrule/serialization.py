@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import secrets
 import struct
 import zlib
-from collections.abc import Iterator
 from typing import IO, Any
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load as _st_load
 
+from . import _dtype
 from .tensor import Tensor, _wrap
 
 _FORMAT_KEY = "chainrule.format"
@@ -72,21 +71,20 @@ def load(f: PathOrFile, map_location: Any = None, *, weights_only: bool = True) 
         name = repr(getattr(f, "name", f))
         data = f.read()
         header = _check_framing(name, data[:8], lambda n: data[8:8 + n], len(data))
-        try:
-            arrays = _st_load(data)
-        except SafetensorError as error:
-            raise _corrupt(name, str(error)) from None
+        arrays = _read_arrays(name, data, header, 8 + struct.unpack("<Q", data[:8])[0])
     else:
         path = os.fspath(f)
         name = repr(path)
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
-            header = _check_framing(name, fh.read(8), fh.read, size)
-        arrays = dict(_read_arrays(path, name))
+            prefix = fh.read(8)
+            header = _check_framing(name, prefix, fh.read, size)
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                arrays = _read_arrays(name, data, header, 8 + struct.unpack("<Q", prefix)[0])
     metadata = header.get("__metadata__") or {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise _corrupt(name, "its header's metadata is not a map of strings")
-    tensors = {key: _wrap(a if a.flags.writeable else a.copy()) for key, a in arrays.items()}
+    tensors = {key: _wrap(a) for key, a in arrays.items()}
     if not any(key in metadata for key in (_FORMAT_KEY, _TREE_KEY, _CHECK_KEY)):
         return tensors  # a plain safetensors file: its entries in order
     # a chainrule checkpoint: all of its keys must be there (one missing is damage, not
@@ -298,13 +296,42 @@ def _check_framing(name: str, prefix: bytes, read: Any, size: int) -> dict[str, 
     return header
 
 
-def _read_arrays(path: str, name: str) -> Iterator[tuple[str, np.ndarray]]:
-    try:
-        with safe_open(path, framework="np") as fh:
-            for key in fh.offset_keys():
-                yield key, fh.get_tensor(key)
-    except SafetensorError as error:
-        raise _corrupt(name, str(error)) from None
+_NUMPY_DTYPES = {code: _dtype.bfloat16.np if name == "bfloat16" else np.dtype(name)
+                 for name, code in _DTYPE_CODES.items()}
+
+
+def _read_arrays(name: str, data: Any, header: dict[str, Any], start: int) -> dict:
+    """The tensors the header describes, read from ``data`` (the file's bytes; its data
+    section begins at ``start``), in offset order, each a copy of its own (safetensors'
+    NumPy reader has no bfloat16). Every entry must have a known dtype, a shape of
+    non-negative ints, and bytes that follow the previous entry's and fit it exactly, up to
+    the file's end: anything else is damage and raises, before any array is made."""
+    entries = []
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            code, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise _corrupt(name, f"the header entry of {key!r} is not a tensor's") from None
+        dtype = _NUMPY_DTYPES.get(code) if isinstance(code, str) else None
+        if dtype is None:
+            raise _corrupt(name, f"tensor {key!r} has an unknown dtype {code!r}")
+        if (not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape)
+                or type(begin) is not int or type(end) is not int):
+            raise _corrupt(name, f"tensor {key!r} has an invalid shape or offsets")
+        entries.append((begin, end, key, dtype, shape))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    position = 0
+    for begin, end, key, dtype, shape in entries:
+        if begin != position or end - begin != math.prod(shape) * dtype.itemsize:
+            raise _corrupt(name, f"tensor {key!r} of shape {shape} and dtype {dtype} does not "
+                                 f"fit its bytes [{begin}, {end}) after byte {position}")
+        position = end
+    if start + position != len(data):
+        raise _corrupt(name, f"{len(data) - start - position} bytes follow the last tensor")
+    return {key: np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=start + begin)
+            .reshape(shape).copy() for begin, _, key, dtype, shape in entries}
 
 
 def _corrupt(name: str, detail: str) -> RuntimeError:

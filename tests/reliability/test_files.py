@@ -230,3 +230,18 @@ def test_saving_over_a_checkpoint_that_is_being_read(tmp_path: Path) -> None:
     (tmp_path / "old.safetensors").write_bytes(old)
     assert cr.load(tmp_path / "old.safetensors")["w"].tolist()[0] == 1.0
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_every_dtype_comes_back_bit_for_bit(tmp_path: Path) -> None:
+    """bfloat16 included: safetensors' own NumPy reader has no bfloat16, so a mixed-precision
+    checkpoint could be saved but not loaded."""
+    state = {"bf16": cr.randn(3, 4).to(cr.bfloat16), "f16": cr.randn(2).half(),
+             "f64": cr.randn(2, dtype=cr.float64), "i8": cr.tensor([-3], dtype=cr.int8),
+             "u8": cr.tensor([250], dtype=cr.uint8), "b": cr.tensor([True, False]),
+             "empty": cr.zeros(0, 3).to(cr.bfloat16), "scalar": cr.tensor(1.5).to(cr.bfloat16)}
+    cr.save(state, tmp_path / "mixed.safetensors")
+    loaded = cr.load(tmp_path / "mixed.safetensors")
+    assert list(loaded) == list(state)
+    for key, value in state.items():
+        assert loaded[key].dtype == value.dtype and loaded[key].shape == value.shape
+        assert loaded[key].numpy().tobytes() == value.numpy().tobytes()
