@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from ._primitive import ELEMENTWISE, OUT, primitive
 
 
@@ -120,7 +121,7 @@ minimum.defvjp(_extremum_vjp(-1))
 
 @primitive("where", save=(0,), broadcasts=True, jvp=ELEMENTWISE)
 def where(condition, x, y):
-    return np.where(condition, x, y)
+    return kernels.select(condition, x, y)
 
 
 @where.defvjp

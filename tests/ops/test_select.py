@@ -1,0 +1,80 @@
+"""kernels.select: np.where's results bit for bit on arrays large enough to take the
+branch-free path (every dtype, broadcasting, Python scalars, inf/NaN/-0.0), and relu's and
+where's gradients through it against PyTorch."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import chainrule
+from chainrule.ops import kernels
+
+torch = pytest.importorskip("torch")
+
+DTYPES = [np.float16, ml_dtypes.bfloat16, np.float32, np.float64, np.int8, np.int32, np.int64,
+          np.uint8, np.bool_]
+SHAPES = [((256, 256), (256, 256), (256, 256)),
+          ((300, 1), (1, 300), (300, 300)),
+          ((100, 200), (), (200,)),
+          ((50000,), (50000,), ())]
+
+
+def _draw(rng: np.random.Generator, shape: tuple, dtype: type) -> np.ndarray:
+    if dtype is np.bool_:
+        return rng.random(shape) < 0.5
+    values = np.asarray(rng.standard_normal(shape) * 50)
+    if np.dtype(dtype).kind == "u":
+        values = np.abs(values)
+    values = values.astype(dtype)
+    if values.ndim and np.dtype(dtype).kind in "fV":
+        values.flat[:4] = [np.nan, np.inf, -np.inf, -0.0]
+    return values
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shapes", SHAPES, ids=str)
+def test_select_equals_where_bit_for_bit(dtype: type, shapes: tuple) -> None:
+    rng = np.random.default_rng(0)
+    condition = rng.random(shapes[0]) < 0.5
+    x, y = _draw(rng, shapes[1], dtype), _draw(rng, shapes[2], dtype)
+    assert np.prod(np.broadcast_shapes(*shapes)) >= kernels._SELECT_MIN_SIZE  # the fast path
+    assert _same_bits(kernels.select(condition, x, y), np.where(condition, x, y))
+
+
+@pytest.mark.parametrize("scalar", [0.0, -0.0, np.inf, 3])
+def test_select_with_python_scalar_keeps_array_dtype(scalar: float) -> None:
+    g = _draw(np.random.default_rng(1), (200, 200), np.float32)
+    mask = g > 0
+    assert _same_bits(kernels.select(mask, scalar, g), np.where(mask, scalar, g))
+
+
+def test_select_small_and_non_bool_conditions_fall_back_to_where() -> None:
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((300, 300)), rng.standard_normal((300, 300))
+    counts = rng.integers(0, 3, (300, 300))  # a non-bool condition: nonzero is true
+    assert _same_bits(kernels.select(counts, x, y), np.where(counts, x, y))
+    assert _same_bits(kernels.select(x[:3] > 0, x[:3], y[:3]), np.where(x[:3] > 0, x[:3], y[:3]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_and_where_gradients_on_large_inputs_match_torch(dtype: str) -> None:
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((512, 512)).astype(dtype)
+    data.flat[:3] = [np.nan, 0.0, -np.inf]
+    upstream = rng.standard_normal((512, 512)).astype(dtype)
+    upstream.flat[3:5] = [np.inf, np.nan]
+    grads = []
+    for lib in (chainrule, torch):
+        x = lib.tensor(data, requires_grad=True)
+        y = lib.tensor(-data, requires_grad=True)
+        out = x.relu() + lib.where(x > 0.5, x, y)
+        out.backward(lib.tensor(upstream))
+        grads.append((np.asarray(out.detach()), np.asarray(x.grad), np.asarray(y.grad)))
+    for ours, theirs in zip(*grads):
+        np.testing.assert_array_equal(ours, theirs)
