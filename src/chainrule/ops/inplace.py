@@ -186,11 +186,25 @@ def _ufunc_inplace(target: Tensor, ufunc: Any, other: Any, op: str) -> Tensor:
     return target
 
 
+def _axpy(target: Tensor, alpha: Any, other: Tensor, op: str) -> bool:
+    """``target += alpha * other`` in one BLAS pass when both are alike (an optimizer's
+    update through add_/sub_ with alpha); False when NumPy's path must do it."""
+    if not isinstance(alpha, (int, float)):
+        return False
+    _check_writable(target, op)
+    if not kernels.axpy(target._data, alpha, other._data):
+        return False
+    target._version[0] += 1
+    return True
+
+
 def add_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
     """In-place ``self += alpha * other``."""
     if _tracked(self, other):
         return _rebase(self, lambda old: math.add(old, other, alpha=alpha), "add_")
     if alpha != 1:
+        if isinstance(other, Tensor) and _axpy(self, alpha, other, "add_"):
+            return self
         other = (other._data if isinstance(other, Tensor) else other) * alpha
     return _ufunc_inplace(self, np.add, other, "add_")
 
@@ -200,6 +214,8 @@ def sub_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
     if _tracked(self, other):
         return _rebase(self, lambda old: math.sub(old, other, alpha=alpha), "sub_")
     if alpha != 1:
+        if isinstance(other, Tensor) and _axpy(self, -alpha, other, "sub_"):
+            return self
         other = (other._data if isinstance(other, Tensor) else other) * alpha
     return _ufunc_inplace(self, np.subtract, other, "sub_")
 

@@ -6,7 +6,10 @@ of these functions and nothing else.
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -146,3 +149,49 @@ def col2im(cols: Any, size: tuple, kernel_size: tuple, dilation: tuple, padding:
         for j in range(kw):
             out[:, :, rows, j * dw:j * dw + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
     return out[:, :, top:top + size[0], left:left + size[1]]
+
+
+# ------------------------------------------------------------------ y += alpha * x
+def _blas_axpy() -> dict:
+    """NumPy's own OpenBLAS axpy for float32/float64, found by its wheel's symbol names;
+    empty where NumPy is built otherwise (then ``axpy`` takes NumPy's two passes)."""
+    blas = np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
+    if blas.get("name") != "scipy-openblas":
+        return {}
+    libraries = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                       "libscipy_openblas64_*"))
+    try:
+        library = ctypes.CDLL(libraries[0])
+        routines = {}
+        for dtype, name, scalar in ((np.float32, "scipy_cblas_saxpy64_", ctypes.c_float),
+                                    (np.float64, "scipy_cblas_daxpy64_", ctypes.c_double)):
+            routine = getattr(library, name)
+            routine.argtypes = [ctypes.c_int64, scalar, ctypes.c_void_p, ctypes.c_int64,
+                                ctypes.c_void_p, ctypes.c_int64]
+            routine.restype = None
+            routines[np.dtype(dtype)] = routine
+        return routines
+    except (IndexError, OSError, AttributeError):
+        return {}
+
+
+_AXPY = _blas_axpy()
+# below this the ctypes call (~2 us) costs more than NumPy's temporary
+_AXPY_MIN_SIZE = 1 << 13
+
+
+def axpy(y: Any, alpha: float, x: Any) -> bool:
+    """``y += alpha * x`` in place in one pass through BLAS, when it can (an optimizer's
+    update); returns False, leaving y alone, for other dtypes, layouts, small sizes and
+    overlapping operands, where the caller does NumPy's two passes.
+
+    NumPy needs a temporary for ``alpha * x`` and two passes over memory (72 us against
+    26 us on 400k float32); BLAS axpy reads x and y once.
+    """
+    routine = _AXPY.get(y.dtype)
+    if (routine is None or x.dtype != y.dtype or x.shape != y.shape or y.size < _AXPY_MIN_SIZE
+            or not (y.flags.c_contiguous and x.flags.c_contiguous and y.flags.writeable)
+            or (x is not y and np.may_share_memory(x, y))):
+        return False
+    routine(y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
+    return True

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops import kernels
 from ..tensor import _wrap
 from .optimizer import Optimizer, _bump_version, _scalar
 
@@ -68,6 +69,7 @@ class SGD(Optimizer):
                         dampening = group["dampening"]
                         buf._data += d_p if dampening == 0 else (1 - dampening) * d_p
                     d_p = d_p + momentum * buf._data if group["nesterov"] else buf._data
-                p._data -= lr * d_p
+                if not kernels.axpy(p._data, -lr, d_p):
+                    p._data -= lr * d_p
                 _bump_version(p)
         return loss

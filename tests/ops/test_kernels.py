@@ -1,6 +1,10 @@
-"""kernels.select: np.where's results bit for bit on arrays large enough to take the
+"""The fast NumPy kernels against the plain NumPy they replace.
+
+kernels.select: np.where's results bit for bit on arrays large enough to take the
 branch-free path (every dtype, broadcasting, Python scalars, inf/NaN/-0.0), and relu's and
-where's gradients through it against PyTorch."""
+where's gradients through it against PyTorch. kernels.axpy: add_/sub_ with alpha and SGD's
+update against PyTorch on arrays large enough for BLAS, and the cases it must leave to NumPy.
+"""
 
 from __future__ import annotations
 
@@ -78,3 +82,52 @@ def test_relu_and_where_gradients_on_large_inputs_match_torch(dtype: str) -> Non
         grads.append((np.asarray(out.detach()), np.asarray(x.grad), np.asarray(y.grad)))
     for ours, theirs in zip(*grads):
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("method", ["add_", "sub_"])
+def test_add_sub_with_alpha_match_torch_on_large_tensors(dtype: str, method: str) -> None:
+    rng = np.random.default_rng(4)
+    base, other = rng.standard_normal((2, 300, 100)).astype(dtype)
+    results = []
+    for lib in (chainrule, torch):
+        target = lib.tensor(base)
+        version = target._version if lib is torch else target._version[0]
+        out = getattr(target, method)(lib.tensor(other), alpha=0.37)
+        assert out is target
+        assert (target._version if lib is torch else target._version[0]) == version + 1
+        results.append(np.asarray(target))
+    assert kernels.axpy(np.zeros(1 << 14, dtype), 1.0, np.ones(1 << 14, dtype))  # BLAS took it
+    np.testing.assert_allclose(*results, rtol=1e-6 if dtype == "float32" else 1e-15, atol=0)
+
+
+def test_axpy_leaves_what_blas_cannot_do_to_numpy() -> None:
+    y = np.zeros(1 << 14, np.float32)
+    assert not kernels.axpy(y, 1.0, np.ones(1 << 14, np.float64))  # dtypes differ
+    assert not kernels.axpy(y[:100], 1.0, np.ones(100, np.float32))  # too small to pay
+    assert not kernels.axpy(y[::2], 1.0, np.ones(1 << 13, np.float32))  # strided
+    assert not kernels.axpy(y[1:], 1.0, y[:-1])  # overlapping
+    assert not y.any()
+    shifted = chainrule.arange(1 << 15, dtype=chainrule.float64)
+    expected = np.asarray(shifted).copy()
+    expected[1:] += 2.0 * expected[:-1].copy()
+    shifted[1:].add_(shifted[:-1], alpha=2.0)  # overlapping views: NumPy's path, same answer
+    np.testing.assert_array_equal(np.asarray(shifted), expected)
+
+
+def test_add_with_alpha_into_expanded_tensor_raises() -> None:
+    expanded = chainrule.zeros(1).expand(1 << 14)
+    with pytest.raises(RuntimeError, match="add_: unsupported operation"):
+        expanded.add_(chainrule.ones(1 << 14), alpha=2.0)
+
+
+def test_sgd_update_through_blas_matches_torch() -> None:
+    rng = np.random.default_rng(5)
+    weights, grads = rng.standard_normal((2, 200, 100)).astype(np.float32)
+    updated = []
+    for lib in (chainrule, torch):
+        p = lib.tensor(weights, requires_grad=True)
+        p.grad = lib.tensor(grads)
+        lib.optim.SGD([p], lr=0.05).step()
+        updated.append(np.asarray(p.detach()))
+    np.testing.assert_allclose(*updated, rtol=1e-6, atol=1e-7)
