@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -96,6 +99,27 @@ def test_bench_builtin(capsys: pytest.CaptureFixture) -> None:
     except ImportError:
         return
     assert "torch" in out.splitlines()[0] and "ratio" in out.splitlines()[0]
+
+
+def test_bench_builtin_writes_json_with_a_column_per_installed_peer(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out_file = tmp_path / "results" / "bench.json"
+    assert main(["bench", "--builtin", "--quick", "--out", str(out_file)]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    results = json.loads(out_file.read_text())
+    installed = [name for name in ("torch", "jax", "autograd")
+                 if importlib.util.find_spec(name) is not None]
+    assert results["libraries"] == ["chainrule", *installed]
+    assert header.split()[1:1 + len(results["libraries"])] == results["libraries"]
+    assert [row["name"] for row in results["rows"]] == [
+        "200-op chain fwd+bwd, 16x16 (ms)", "MLP step 128x512x512x10 (ms)"]
+    for row in results["rows"]:
+        assert set(row["ms"]) == set(results["libraries"])
+        assert all(ms > 0 for ms in row["ms"].values())
+        if "torch" in installed:
+            assert row["ratio_to_torch"] == pytest.approx(row["ms"]["chainrule"] / row["ms"]["torch"])
+        else:
+            assert row["ratio_to_torch"] is None
 
 
 @pytest.mark.parametrize("command", ["train", "explain", "gradcheck", "bench"])
