@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import chainrule  # noqa: E402
 import workloads  # noqa: E402
+from chainrule.cli.bench import _installed  # noqa: E402
 
 PEERS = ("jax", "jax.jit", "autograd")
 # issue 8's targets: ("ratio", x) means chainrule/torch <= x, ("value", x) chainrule's
@@ -79,12 +79,12 @@ def median_times(fns: dict, repeats: int, warmup: int = 3, rounds: int = 4) -> d
 def installed_peers() -> list[str]:
     """The peer columns whose library imports here."""
     peers = []
-    if importlib.util.find_spec("jax") is not None:
+    if _installed("jax"):
         import jax
 
         jax.config.update("jax_enable_x64", True)  # the per-op chain runs in float64
         peers += ["jax", "jax.jit"]
-    if importlib.util.find_spec("autograd") is not None:
+    if _installed("autograd"):
         peers.append("autograd")
     return peers
 

@@ -74,7 +74,10 @@ def repository_suite() -> Path | None:
 
 
 def _installed(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
+    """Whether the library ``name`` is installed. A bare directory of that name on sys.path
+    (the test suite's tests/autograd) is a namespace package, with no origin: not it."""
+    spec = importlib.util.find_spec(name)
+    return spec is not None and spec.origin is not None
 
 
 def builtin_results(repeats: int = 20) -> dict:
