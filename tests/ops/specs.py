@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 import chainrule
+from chainrule.ops import nn_kernels
 
 Domain = Callable[[np.random.Generator, tuple], np.ndarray]
 
@@ -718,8 +719,46 @@ VIEWS = [
            (case((2, 3, 2)),)),
 ]
 
+
+
+# fused nn primitives (ops/nn_kernels.py): PyTorch's side is the composition they fuse
+def _lstm_cell(m: Any, x_gates: Any, h_gates: Any, c: Any) -> Any:
+    """[h', c'] of one LSTM step from its two gate projections and the cell state."""
+    if m is chainrule:
+        return nn_kernels.lstm_cell(x_gates, h_gates, c)
+    i, f, g, o = (x_gates + h_gates).chunk(4, -1)
+    c_new = i.sigmoid() * g.tanh() + f.sigmoid() * c
+    return m.cat([o.sigmoid() * c_new.tanh(), c_new], -1)
+
+
+def _lstm_layer(m: Any, projected: Any, h0: Any, c0: Any, w_hh: Any, reverse: bool) -> Any:
+    """[h_t, c_t] of every step of an LSTM layer; PyTorch's side steps through time."""
+    if m is chainrule:
+        return nn_kernels.lstm_layer(projected, h0, c0, w_hh, reverse=reverse)
+    h, c = h0, c0
+    states = [None] * projected.shape[0]
+    for t in (range(projected.shape[0] - 1, -1, -1) if reverse else range(projected.shape[0])):
+        state = _lstm_cell(m, projected[t], h @ w_hh.T, c)
+        h, c = state.chunk(2, -1)
+        states[t] = state
+    return m.stack(states)
+
+
+NN_KERNELS = [
+    OpSpec("lstm_layer", _lstm_layer, (
+        case((3, 2, 8), (2, 2), (2, 2), (8, 2), reverse=False),
+        case((3, 2, 8), (2, 2), (2, 2), (8, 2), reverse=True),
+        case((1, 1, 4), (1, 1), (1, 1), (4, 1), reverse=False),
+    ), domain=uniform(-1.5, 1.5)),
+    OpSpec("lstm_cell", _lstm_cell, (
+        case((3, 8), (3, 8), (3, 2)),
+        case((1, 4), (1, 4), (1, 1)),
+        case((2, 3, 8), (2, 3, 8), (2, 3, 2), label="batch-of-batches"),
+    ), domain=uniform(-3.0, 3.0)),
+]
+
 SPECS: list[OpSpec] = (ELEMENTWISE + COMPARISONS + REDUCTIONS + SHAPE + INDEXING + LINALG
-                       + VIEWS)
+                       + VIEWS + NN_KERNELS)
 
 # every op the table must cover (the acceptance list); test_op_table checks each is present
 REQUIRED = (

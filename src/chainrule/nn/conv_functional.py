@@ -553,6 +553,13 @@ def _float_mask(mask: Tensor | None, dtype: Any, name: str) -> Tensor | None:
     return mask
 
 
+def _rows_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``linear`` over the last dim of (L, N, E) as one 2-D product over L*N rows: a 3-D
+    product runs one BLAS call per leading index (measured 2x slower here)."""
+    out = math.linear(x.reshape(-1, x.shape[-1]), weight, bias)
+    return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
 def _in_projection(query: Tensor, key: Tensor, value: Tensor, embed_dim: int,
                    in_proj_weight: Tensor | None, in_proj_bias: Tensor | None,
                    separate: tuple | None) -> tuple:
@@ -560,12 +567,13 @@ def _in_projection(query: Tensor, key: Tensor, value: Tensor, embed_dim: int,
     biases = (None,) * 3 if in_proj_bias is None else tuple(
         in_proj_bias[i * embed_dim:(i + 1) * embed_dim] for i in range(3))
     if separate is not None:
-        return tuple(math.linear(x, w, b) for x, w, b in zip((query, key, value), separate, biases))
+        return tuple(_rows_linear(x, w, b) for x, w, b in zip((query, key, value), separate,
+                                                              biases))
     if query is key and key is value:
-        packed = math.linear(query, in_proj_weight, in_proj_bias)
+        packed = _rows_linear(query, in_proj_weight, in_proj_bias)
         return tuple(packed[..., i * embed_dim:(i + 1) * embed_dim] for i in range(3))
     weights = tuple(in_proj_weight[i * embed_dim:(i + 1) * embed_dim] for i in range(3))
-    return tuple(math.linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases))
+    return tuple(_rows_linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases))
 
 
 def multi_head_attention_forward(
@@ -672,8 +680,8 @@ def multi_head_attention_forward(
         out = out.reshape(batch * num_heads, length, head_dim)
         weights = None
     # (N*heads, L, head_dim) -> (L, N, E), then the output projection
-    out = math.linear(out.transpose(0, 1).reshape(length, batch, embed_dim), out_proj_weight,
-                      out_proj_bias)
+    out = _rows_linear(out.transpose(0, 1).reshape(length, batch, embed_dim), out_proj_weight,
+                       out_proj_bias)
     if unbatched:
         out = out.squeeze(1)
         weights = None if weights is None else weights.squeeze(0)

@@ -12,8 +12,9 @@ any order. Parameters, shared by both so that each rule can call the other with 
 
 from __future__ import annotations
 
+from ..tensor import Tensor
 from . import kernels
-from ._primitive import LINEAR, primitive
+from ._primitive import LINEAR, OUT, primitive
 
 
 @primitive("im2col", backward_name="Im2ColBackward0")
@@ -45,3 +46,181 @@ def _(xp, g, saved, p, needs):
     # col2im is the transpose of im2col (with zero padding): its VJP is im2col
     return (xp.im2col(g, p["kernel_size"], p["dilation"], p["padding"], p["stride"], p["size"],
                       0.0),)
+
+
+# ------------------------------------------------------------------ LSTM cell
+# One step of an LSTM after its two matmuls: x_gates = x W_ih^T + b (both biases) and
+# h_gates = h W_hh^T, each (N, 4H) with PyTorch's gate rows (i, f, g, o); c is (N, H):
+#   z = x_gates + h_gates,  i, f, o = sigmoid(z_i, z_f, z_o),  g = tanh(z_g)
+#   c' = f c + i g,  h' = o tanh(c'),  output [h', c'] as one (N, 2H) array.
+# One primitive instead of ~10 (add, sigmoid, tanh, slices, products): one node and a few
+# passes over (N, 4H) per step in each direction.
+
+
+def _sigmoid(xp, t):
+    return 1 / (1 + xp.exp(-t))
+
+
+def _tanh(xp, t):
+    # tanh t = 2 sigmoid(2t) - 1 (the rule namespaces have exp, not tanh)
+    return 2 * _sigmoid(xp, 2 * t) - 1
+
+
+def _place(xp, parts, width):
+    """The (N, width) pieces side by side along the last axis, written with pad (the rule
+    namespaces have no concatenate): each piece padded to full width, then summed."""
+    total = len(parts) * width
+    return sum(xp.pad(part, ((0, 0),) * (part.ndim - 1) + ((k * width, total - (k + 1) * width),),
+                      0.0) for k, part in enumerate(parts))
+
+
+def _gates(xp, z, c):
+    """i, f, g, o and tanh c' from the pre-activations z and c, with rule-namespace ops."""
+    size = c.shape[-1]
+    i, f, o = (_sigmoid(xp, z[..., k * size:(k + 1) * size]) for k in (0, 1, 3))
+    g = _tanh(xp, z[..., 2 * size:3 * size])
+    return i, f, g, o, _tanh(xp, f * c + i * g)
+
+
+def _cell_vjp(xp, grad, z, c):
+    """The cell's VJP in rule-namespace ops (the math at lstm_cell's rule): dz, dc', f."""
+    size = c.shape[-1]
+    gh, gc = grad[..., :size], grad[..., size:]
+    i, f, g, o, tanh_c = _gates(xp, z, c)
+    dc_new = gc + gh * o * (1 - tanh_c * tanh_c)
+    dz = _place(xp, (dc_new * g * i * (1 - i), dc_new * c * f * (1 - f),
+                     dc_new * i * (1 - g * g), gh * tanh_c * o * (1 - o)), size)
+    return dz, dc_new, f
+
+
+def _cell_jvp(xp, z, c, dz, dc):
+    """The cell's tangent [dh', dc'] from tangents dz of z and dc of c (either None):
+    dc' = f' c + f dc + i' g + i g' with i' = i (1 - i) dz_i etc.;
+    dh' = o' tanh c' + o (1 - tanh^2 c') dc'."""
+    size = c.shape[-1]
+    i, f, g, o, tanh_c = _gates(xp, z, c)
+    dc_new = None if dc is None else f * dc
+    d_o = None
+    if dz is not None:
+        dz_i, dz_f, dz_g, dz_o = (dz[..., k * size:(k + 1) * size] for k in range(4))
+        term = f * (1 - f) * dz_f * c + i * (1 - i) * dz_i * g + i * (1 - g * g) * dz_g
+        dc_new = term if dc_new is None else dc_new + term
+        d_o = o * (1 - o) * dz_o
+    dh = o * (1 - tanh_c * tanh_c) * dc_new
+    if d_o is not None:
+        dh = dh + d_o * tanh_c
+    return _place(xp, (dh, dc_new), size)
+
+
+def _sum(*terms):
+    """The sum of the terms that are not None (None if all are)."""
+    present = [t for t in terms if t is not None]
+    return sum(present[1:], present[0]) if present else None
+
+
+@primitive("lstm_cell", save=(0, 1, 2), extras=True, backward_name="LstmCellBackward0")
+def lstm_cell(x_gates, h_gates, c):
+    out, acts, tanh_c = kernels.lstm_cell(x_gates, h_gates, c)
+    return out, (acts, tanh_c)
+
+
+@lstm_cell.defvjp
+def _(xp, g, saved, p, needs):
+    # with gh, gc the gradients of h', c':  dc' = gc + gh o (1 - tanh^2 c')
+    #   dz_i = dc' g i (1 - i),  dz_f = dc' c f (1 - f),  dz_g = dc' i (1 - g^2),
+    #   dz_o = gh tanh(c') o (1 - o);  d x_gates = d h_gates = dz,  dc = dc' f
+    x_gates, h_gates, c, acts, tanh_c = saved
+    if not isinstance(x_gates, Tensor):
+        # plain backward: from the forward's activations, in a few passes
+        dz, dc_new, f = kernels.lstm_cell_backward(g, c, acts, tanh_c)
+    else:
+        dz, dc_new, f = _cell_vjp(xp, g, x_gates + h_gates, c)
+    # the two gate inputs get equal gradients, as separate arrays (each may be owned)
+    return (dz if needs[0] else None, (dz * 1 if needs[0] else dz) if needs[1] else None,
+            dc_new * f if needs[2] else None)
+
+
+@lstm_cell.defjvp
+def _(xp, tangents, inputs, out, p):
+    t_x, t_h, t_c = tangents
+    x_gates, h_gates, c = inputs
+    return _cell_jvp(xp, x_gates + h_gates, c, _sum(t_x, t_h), t_c)
+
+
+# ------------------------------------------------------------------ LSTM layer
+# A whole layer over time: projected (L, N, 4H) = x W_ih^T + b_ih + b_hh for every step,
+# h0 and c0 (N, H), w_hh (4H, H); each step z_t = projected_t + h_{t-1} W_hh^T and the
+# cell above. Output: [h_t, c_t] for every step, (L, N, 2H). ``reverse`` runs from t = L-1
+# down (a bidirectional layer's backward direction). One node for the whole sequence: the
+# backward pass runs one matmul per step for dh and one for the weight's gradient at the end.
+
+
+def _steps(length, reverse):
+    return range(length - 1, -1, -1) if reverse else range(length)
+
+
+def _along_time(xp, pieces, length):
+    """The per-step (N, k) pieces, indexed by step, as one (L, N, k) array (pad and sum: the
+    rule namespaces have no stack)."""
+    return sum(xp.pad(xp.expand_dims(piece, 0), ((t, length - 1 - t), (0, 0), (0, 0)), 0.0)
+               for t, piece in enumerate(pieces))
+
+
+@primitive("lstm_layer", save=(0, 1, 2, 3, OUT), extras=True, backward_name="LstmBackward0")
+def lstm_layer(projected, h0, c0, w_hh, reverse):
+    states, acts, tanh_c = kernels.lstm_layer(projected, h0, c0, w_hh, reverse)
+    return states, (acts, tanh_c)
+
+
+@lstm_layer.defvjp
+def _(xp, g, saved, p, needs):
+    # back through time: g_t plus what step t+1 sent back gives the cell's dz_t and dc_t;
+    # dh_{t-1} = dz_t W_hh, d projected_t = dz_t, dW_hh = sum_t dz_t^T h_{t-1}
+    projected, h0, c0, w_hh, states, acts, tanh_c = saved
+    reverse = p["reverse"]
+    if not isinstance(projected, Tensor):
+        return kernels.lstm_layer_backward(g, h0, c0, w_hh, states, acts, tanh_c, reverse, needs)
+    length = projected.shape[0]
+    size = c0.shape[-1]
+    w_t = xp.swapaxes(w_hh, 0, 1)
+    dh = dc = dw = None
+    dzs = [None] * length
+    for t in reversed(list(_steps(length, reverse))):
+        first = t == (length - 1 if reverse else 0)
+        before = t + (1 if reverse else -1)
+        h_prev = h0 if first else states[before, :, :size]
+        c_prev = c0 if first else states[before, :, size:]
+        grad = g[t]
+        if dh is not None:
+            grad = grad + _place(xp, (dh, dc), size)
+        dz, dc_new, f = _cell_vjp(xp, grad, projected[t] + xp.matmul(h_prev, w_t), c_prev)
+        dzs[t] = dz
+        dh, dc = xp.matmul(dz, w_hh), dc_new * f
+        term = xp.matmul(xp.swapaxes(dz, 0, 1), h_prev)
+        dw = term if dw is None else dw + term
+    return (_along_time(xp, dzs, length) if needs[0] else None, dh if needs[1] else None,
+            dc if needs[2] else None, dw if needs[3] else None)
+
+
+@lstm_layer.defjvp
+def _(xp, tangents, inputs, out, p):
+    # step by step: dz_t = d projected_t + dh_{t-1} W^T + h_{t-1} dW^T, then the cell's JVP
+    t_proj, t_h, t_c, t_w = tangents
+    projected, h0, c0, w_hh = inputs
+    length = projected.shape[0]
+    size = c0.shape[-1]
+    w_t = xp.swapaxes(w_hh, 0, 1)
+    h, c, dh, dc = h0, c0, t_h, t_c
+    pieces = [None] * length
+    for t in _steps(length, p["reverse"]):
+        dz = _sum(None if t_proj is None else t_proj[t],
+                  None if dh is None else xp.matmul(dh, w_t),
+                  None if t_w is None else xp.matmul(h, xp.swapaxes(t_w, 0, 1)))
+        if dz is None and dc is None:
+            tangent = xp.zeros_like(out[t])
+        else:
+            tangent = _cell_jvp(xp, projected[t] + xp.matmul(h, w_t), c, dz, dc)
+        pieces[t] = tangent
+        dh, dc = tangent[..., :size], tangent[..., size:]
+        h, c = out[t, :, :size], out[t, :, size:]
+    return _along_time(xp, pieces, length)
