@@ -744,7 +744,19 @@ def _lstm_layer(m: Any, projected: Any, h0: Any, c0: Any, w_hh: Any, reverse: bo
     return m.stack(states)
 
 
+def _max_pool(m: Any, x: Any, kernel_size: tuple) -> Any:
+    """Max pooling over windows that tile the image (stride = kernel)."""
+    if m is chainrule:
+        return nn_kernels.max_pool(x, kernel_size=kernel_size, size=tuple(x.shape[2:]))
+    return m.nn.functional.max_pool2d(x, kernel_size)
+
+
 NN_KERNELS = [
+    OpSpec("max_pool", _max_pool, (
+        case((2, 3, 4, 6), kernel_size=(2, 2)),
+        case((1, 2, 5, 4), kernel_size=(2, 2), label="rows-left-over"),
+        case((2, 1, 6, 6), kernel_size=(3, 2)),
+    ), domain=distinct),
     OpSpec("lstm_layer", _lstm_layer, (
         case((3, 2, 8), (2, 2), (2, 2), (8, 2), reverse=False),
         case((3, 2, 8), (2, 2), (2, 2), (8, 2), reverse=True),

@@ -224,3 +224,47 @@ def _(xp, tangents, inputs, out, p):
         dh, dc = tangent[..., :size], tangent[..., size:]
         h, c = out[t, :, :size], out[t, :, size:]
     return _along_time(xp, pieces, length)
+
+
+# ------------------------------------------------------------------ max pooling
+# Max pooling over windows that tile the image (stride = kernel, no padding or dilation:
+# the usual 2x2 pooling). y = x at each window's first maximum, so given where the maxima
+# are (``first``, the tap index) y is linear in x: the VJP puts each g at its window's
+# maximum (zeros elsewhere), the JVP picks the tangent there. Other geometries are the
+# im2col composition in nn/conv_functional.py.
+
+
+def _windows(xp, x, kernel_size):
+    """x's tiling windows as (N, C, oh, ow, kh*kw) with rule-namespace ops."""
+    (kh, kw), (n, c, h, w) = kernel_size, x.shape
+    oh, ow = h // kh, w // kw
+    tiles = x[:, :, :oh * kh, :ow * kw].reshape((n, c, oh, kh, ow, kw))
+    return xp.permute_dims(tiles, (0, 1, 2, 4, 3, 5)).reshape((n, c, oh, ow, kh * kw))
+
+
+@primitive("max_pool", extras=True, backward_name="MaxPool2DWithIndicesBackward0")
+def max_pool(x, kernel_size, size):
+    out, first = kernels.pool_max(x, kernel_size)
+    return out, (first,)
+
+
+@max_pool.defvjp
+def _(xp, g, saved, p, needs):
+    (first,) = saved
+    kernel_size, size = p["kernel_size"], p["size"]
+    if not isinstance(g, Tensor):
+        return (kernels.pool_place(g, first, kernel_size, size),)
+    (kh, kw), (n, c, oh, ow) = kernel_size, g.shape
+    windows = xp.where(kernels.pool_tap_mask(first, kh * kw), xp.expand_dims(g, -1), 0.0)
+    tiles = xp.permute_dims(windows.reshape((n, c, oh, ow, kh, kw)), (0, 1, 2, 4, 3, 5))
+    out = tiles.reshape((n, c, oh * kh, ow * kw))
+    return (xp.pad(out, ((0, 0), (0, 0), (0, size[0] - oh * kh), (0, size[1] - ow * kw)), 0.0),)
+
+
+@max_pool.defjvp
+def _(xp, tangents, inputs, out, p):
+    # the maxima's positions are x's (recomputed: the same argmax), the tangent picked there
+    kernel_size = p["kernel_size"]
+    _, first = kernels.pool_max(inputs[0]._data, kernel_size)
+    windows = _windows(xp, tangents[0], kernel_size)
+    return xp.where(kernels.pool_tap_mask(first, kernel_size[0] * kernel_size[1]), windows, 0.0).sum(axis=-1)
