@@ -751,7 +751,20 @@ def _max_pool(m: Any, x: Any, kernel_size: tuple) -> Any:
     return m.nn.functional.max_pool2d(x, kernel_size)
 
 
+def _layer_norm(m: Any, x: Any, weight: Any, bias: Any) -> Any:
+    """LayerNorm over the dims of ``weight`` (the trailing ones), eps 1e-5."""
+    if m is chainrule:
+        axes = tuple(range(x.ndim - weight.ndim, x.ndim))
+        return nn_kernels.layer_norm(x, weight, bias, axes=axes, eps=1e-5)
+    return m.nn.functional.layer_norm(x, tuple(weight.shape), weight, bias, 1e-5)
+
+
 NN_KERNELS = [
+    OpSpec("layer_norm", _layer_norm, (
+        case((3, 4), (4,), (4,)),
+        case((2, 3, 4), (3, 4), (3, 4), label="two-normalized-dims"),
+        case((2, 2, 5), (5,), (5,)),
+    )),
     OpSpec("max_pool", _max_pool, (
         case((2, 3, 4, 6), kernel_size=(2, 2)),
         case((1, 2, 5, 4), kernel_size=(2, 2), label="rows-left-over"),

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import grad_mode
-from ..ops import creation, math
+from ..ops import creation, math, nn_kernels
 from ..ops.creation import _rng
 from ..ops.math import linear, sigmoid, tanh
 from ..ops.math import log_softmax as _log_softmax
@@ -270,6 +270,12 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
             f"[*, {', '.join(map(str, shape))}], but got input of size {list(input.shape)}"
         )
     axes = tuple(range(input.ndim - len(shape), input.ndim))
+    if (weight is not None and bias is not None and input.is_floating_point()
+            and input.dtype == weight.dtype == bias.dtype
+            and tuple(weight.shape) == tuple(bias.shape) == shape):
+        # the usual affine LayerNorm: one fused primitive (ops/nn_kernels.py)
+        out = nn_kernels.layer_norm(input, weight, bias, axes=axes, eps=eps)
+        return out if out._data.flags.c_contiguous else out.clone()
     mean = input.mean(axes, keepdim=True)
     centered = input - mean
     var = (centered * centered).mean(axes, keepdim=True)

@@ -268,3 +268,54 @@ def _(xp, tangents, inputs, out, p):
     _, first = kernels.pool_max(inputs[0]._data, kernel_size)
     windows = _windows(xp, tangents[0], kernel_size)
     return xp.where(kernels.pool_tap_mask(first, kernel_size[0] * kernel_size[1]), windows, 0.0).sum(axis=-1)
+
+
+# ------------------------------------------------------------------ layer norm
+# y = xhat * w + b, xhat = (x - mean) / sqrt(var + eps), mean and biased variance over the
+# trailing ``axes`` (w, b of their shape). One node instead of nine (mean, sub, square,
+# mean, add, rsqrt, mul, mul, add), two passes fewer each way.
+
+
+def _normalized(xp, x, axes, eps):
+    """xhat and rstd recomputed with rule-namespace ops."""
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    rstd = ((centered * centered).mean(axis=axes, keepdims=True) + eps) ** -0.5
+    return centered * rstd, rstd
+
+
+def _xhat_tangent(xhat, rstd, t, axes):
+    # d xhat = rstd (t - mean(t) - xhat mean(t xhat)): the Jacobian of normalising, which is
+    # symmetric, so the same map also takes g * w back to dx in the VJP
+    return rstd * (t - t.mean(axis=axes, keepdims=True)
+                   - xhat * (t * xhat).mean(axis=axes, keepdims=True))
+
+
+@primitive("layer_norm", save=(0, 1), extras=True, backward_name="NativeLayerNormBackward0")
+def layer_norm(x, weight, bias, axes, eps):
+    out, xhat, rstd = kernels.layer_norm(x, weight, bias, axes, eps)
+    return out, (xhat, rstd)
+
+
+@layer_norm.defvjp
+def _(xp, g, saved, p, needs):
+    # dx = rstd (gw - mean(gw) - xhat mean(gw xhat)), gw = g w; dw = sum g xhat; db = sum g
+    x, weight, xhat, rstd = saved
+    axes = p["axes"]
+    if not isinstance(x, Tensor):
+        return kernels.layer_norm_backward(g, weight, xhat, rstd, axes, needs)
+    xhat, rstd = _normalized(xp, x, axes, p["eps"])
+    leading = tuple(range(g.ndim - len(axes)))
+    return (_xhat_tangent(xhat, rstd, g * weight, axes) if needs[0] else None,
+            (g * xhat).sum(axis=leading) if needs[1] else None,
+            g.sum(axis=leading) if needs[2] else None)
+
+
+@layer_norm.defjvp
+def _(xp, tangents, inputs, out, p):
+    # dy = d xhat * w + xhat * dw + db
+    t_x, t_w, t_b = tangents
+    x, weight, _ = inputs
+    xhat, rstd = _normalized(xp, x, p["axes"], p["eps"])
+    return _sum(None if t_x is None else _xhat_tangent(xhat, rstd, t_x, p["axes"]) * weight,
+                None if t_w is None else xhat * t_w, t_b)
