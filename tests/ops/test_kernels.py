@@ -51,9 +51,10 @@ def test_select_equals_where_bit_for_bit(dtype: type, shapes: tuple) -> None:
     assert _same_bits(kernels.select(condition, x, y), np.where(condition, x, y))
 
 
-@pytest.mark.parametrize("scalar", [0.0, -0.0, np.inf, 3])
-def test_select_with_python_scalar_keeps_array_dtype(scalar: float) -> None:
-    g = _draw(np.random.default_rng(1), (200, 200), np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("scalar", [0.0, -0.0, np.inf, 3, 0])
+def test_select_with_python_scalar_keeps_array_dtype(scalar: float, dtype: type) -> None:
+    g = _draw(np.random.default_rng(1), (200, 200), dtype)
     mask = g > 0
     assert _same_bits(kernels.select(mask, scalar, g), np.where(mask, scalar, g))
 

@@ -42,8 +42,11 @@ def select(condition: Any, x: Any, y: Any) -> Any:
     bits = _BITS.get(dtype.itemsize)
     if bits is None or dtype.kind not in "fiubV":
         return np.where(condition, x, y)
-    x_bits = np.asarray(x, dtype).view(bits)
     y_bits = np.asarray(y, dtype).view(bits)
+    if type(x) in (float, int) and x == 0 and not math.copysign(1, x) < 0:
+        # x = +0 has no bits set (relu's backward): y's bits where false, two passes fewer
+        return np.bitwise_and(np.subtract(condition, 1, dtype=bits), y_bits).view(dtype)
+    x_bits = np.asarray(x, dtype).view(bits)
     mask = np.subtract(0, condition, dtype=bits)  # -1 (all bits set) where true, else 0
     picked = np.bitwise_and(np.bitwise_xor(x_bits, y_bits), mask)  # the broadcast shape
     picked ^= y_bits
