@@ -144,3 +144,34 @@ def test_top_level_help_lists_the_commands() -> None:
     for command in ("train", "explain", "gradcheck", "bench"):
         assert command in text
     assert chainrule.cli.main is main
+
+
+def _suite_module():
+    """benchmarks/run.py of this checkout, imported as a module (it is not a package)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_run", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_suite_rows_check_their_targets() -> None:
+    suite = _suite_module()
+    cnn = suite.make_row("CNN step b=64 (ms)", {"chainrule": 65.0, "torch": 50.0, "jax": 40.0})
+    assert cnn["ratio"] == pytest.approx(1.3) and cnn["met"] is True
+    assert cnn["target"] == {"kind": "ratio", "limit": 1.3}
+    slow = suite.make_row("LSTM step (ms)", {"chainrule": 21.0, "torch": 20.0})
+    assert slow["ratio"] == pytest.approx(1.05) and slow["met"] is False
+    backward = suite.make_row("MLP b=1024 w=1024 backward/forward", {"chainrule": 2.4, "torch": 1.5})
+    assert backward["target"]["kind"] == "value" and backward["met"] is False
+    floor = suite.make_row("MLP b=1024 w=1024 fraction of FLOP floor", {"chainrule": 0.71, "torch": 0.9})
+    assert floor["target"]["kind"] == "at least" and floor["met"] is True
+    untargeted = suite.make_row("MLP step b=128 w=512 (ms)", {"chainrule": 3.0, "torch": 3.3})
+    assert untargeted["target"] is None and untargeted["met"] is None
+    lines = suite.format_table([cnn, slow], ["chainrule", "torch", "jax"]).splitlines()
+    assert lines[0].split() == ["benchmark", "chainrule", "torch", "jax", "ratio", "target"]
+    assert lines[1].split()[4:] == ["65.000", "50.000", "40.000", "1.30", "ratio", "<=", "1.3:",
+                                    "met"]
+    # no jax figure for the LSTM: a dash in its column
+    assert lines[2].split()[3:] == ["21.000", "20.000", "-", "1.05", "ratio", "<=", "1:", "NOT",
+                                    "met"]
