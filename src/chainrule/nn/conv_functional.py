@@ -178,9 +178,6 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     step, dil = _pair(stride, "conv2d", "stride"), _pair(dilation, "conv2d", "dilation")
     padding = _conv_padding(padding, (kh, kw), dil, step, "conv2d")
     oh, ow = _window_count("conv2d", (h, w), (kh, kw), dil, padding, step)
-    if groups == 1 and step[1] == 1:
-        out = _conv2d_batch_last(x, weight, bias, step[0], padding, dil, (oh, ow))
-        return out.squeeze(0) if unbatched else out
     cols = nn_kernels.im2col(x, kernel_size=(kh, kw), dilation=dil, padding=padding, stride=step,
                              size=(h, w), value=0.0)  # (N, C*kh*kw, L)
     if groups == 1:
@@ -193,33 +190,6 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     if bias is not None:
         out = out + bias.reshape(out_channels, 1, 1)
     return out.squeeze(0) if unbatched else out
-
-
-def _conv2d_batch_last(x: Tensor, weight: Tensor, bias: Tensor | None, stride_h: int,
-                       padding: tuple, dilation: tuple, out_size: tuple) -> Tensor:
-    """conv2d (groups 1, width stride 1) as ONE matrix product over the whole batch.
-
-    The image is laid out (C, H, W*N): batch last, so that pixel (y, x) of sample n sits at
-    column x*N + n. Its im2col with the width dilation multiplied by N (and the width
-    padding by N whole pixels) is then exactly the columns (C*kh*kw, oh*ow*N) of every
-    sample side by side: W (O, C*kh*kw) times them is the output (O, oh*ow*N) in one BLAS
-    call, and every window copy in im2col/col2im moves runs of ow*N contiguous values
-    rather than rows of ow (measured on 64x32x26x26, one thread: col2im 16.0 -> 7.1 ms,
-    im2col 6.8 -> 5.9 ms, against 0.8 + 4.3 + 6.7 ms of transposes; with two threads the
-    CNN step went 122-127 -> 114-116 ms).
-    """
-    n, channels, h, w = x.shape
-    out_channels, _, kh, kw = weight.shape
-    (top, bottom), (left, right) = padding
-    oh, ow = out_size
-    image = x.permute(1, 2, 3, 0).reshape(1, channels, h, w * n)
-    cols = nn_kernels.im2col(image, kernel_size=(kh, kw), dilation=(dilation[0], dilation[1] * n),
-                             padding=((top, bottom), (left * n, right * n)), stride=(stride_h, 1),
-                             size=(h, w * n), value=0.0)
-    out = math.matmul(weight.reshape(out_channels, -1), cols.reshape(channels * kh * kw, -1))
-    if bias is not None:
-        out = out + bias.reshape(out_channels, 1)  # before the transpose: one pass less
-    return out.reshape(out_channels, oh, ow, n).permute(3, 0, 1, 2).contiguous()
 
 
 def _channel_error(op: str, input: Tensor, weight: Tensor, groups: int) -> RuntimeError:

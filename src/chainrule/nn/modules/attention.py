@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...ops import creation
+from ...ops import creation, math
 from ...tensor import Tensor
 from .. import conv_functional as F
 from .. import init
@@ -99,6 +99,11 @@ class MultiheadAttention(Module):
                 key_padding_mask: Tensor | None = None, need_weights: bool = True,
                 attn_mask: Tensor | None = None, average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple:
+        if (self.batch_first and query.ndim == 3 and query is key and key is value
+                and not need_weights and attn_mask is None and key_padding_mask is None
+                and not is_causal and self._qkv_same_embed_dim and self.bias_k is None
+                and not self.add_zero_attn):
+            return self._batch_first_self_attention(query), None
         if self.batch_first and query.ndim == 3:
             # transposed once when shared, so that self-attention keeps its packed projection
             if key is value:
@@ -121,3 +126,20 @@ class MultiheadAttention(Module):
         if self.batch_first and query.ndim == 3:
             out = out.transpose(0, 1)
         return out, weights
+
+    def _batch_first_self_attention(self, x: Tensor) -> Tensor:
+        """Unmasked self-attention of batch-first (N, L, E) without the weights, the same
+        math as F.multi_head_attention_forward with heads taken apart by views: the general
+        path works sequence-first and copies q, k, v and the output to reorder them (five
+        copies; here one, before the output projection)."""
+        n, length, embed_dim = x.shape
+        heads, head_dim = self.num_heads, self.head_dim
+        packed = math.linear(x.reshape(n * length, embed_dim), self.in_proj_weight,
+                             self.in_proj_bias)
+        # (N*L, 3E) -> (3, N, heads, L, head_dim) views
+        q, k, v = packed.reshape(n, length, 3, heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training
+                                             else 0.0)
+        out = out.permute(0, 2, 1, 3).reshape(n * length, embed_dim)
+        out = math.linear(out, self.out_proj.weight, self.out_proj.bias)
+        return out.reshape(n, length, embed_dim)
