@@ -381,3 +381,39 @@ def pool_place(grad: Any, first: Any, kernel_size: tuple, size: tuple) -> Any:
             mask = np.negative(first == i * kw + j, dtype=bits)  # -1 (all bits) at the tap
             tiled[:, :, i::kh, j::kw] = np.bitwise_and(grad_bits, mask, out=mask).view(grad.dtype)
     return out
+
+
+# ------------------------------------------------------------------ layer norm
+# (for ops/nn_kernels.py's layer_norm: normalised over the trailing ``axes``)
+def layer_norm(x: Any, weight: Any, bias: Any, axes: tuple, eps: float) -> tuple:
+    """``(xhat * weight + bias, xhat, rstd)`` with xhat = (x - mean) * rstd and
+    rstd = 1 / sqrt(var + eps), mean and (biased) variance over ``axes``."""
+    mean = x.mean(axis=axes, keepdims=True)
+    xhat = x - mean
+    var = np.mean(np.square(xhat), axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt(var + eps)
+    xhat *= rstd
+    out = xhat * weight
+    out += bias
+    return out, xhat, rstd
+
+
+def layer_norm_backward(grad: Any, weight: Any, xhat: Any, rstd: Any, axes: tuple,
+                        needs: tuple) -> tuple:
+    """layer_norm's VJP from xhat and rstd: (dx, dweight, dbias), None where not needed.
+
+    dx = rstd (gw - mean(gw) - xhat mean(gw xhat)) with gw = g * weight; dweight and dbias
+    sum g xhat and g over the leading (batch) axes.
+    """
+    leading = tuple(range(grad.ndim - len(axes)))
+    dx = dweight = dbias = None
+    if needs[0]:
+        gw = grad * weight
+        dx = gw - gw.mean(axis=axes, keepdims=True)
+        dx -= xhat * (gw * xhat).mean(axis=axes, keepdims=True)
+        dx *= rstd
+    if needs[1]:
+        dweight = (grad * xhat).sum(axis=leading)
+    if needs[2]:
+        dbias = grad.sum(axis=leading)
+    return dx, dweight, dbias
