@@ -10,7 +10,8 @@ A reverse-mode automatic differentiation engine over NumPy arrays with PyTorch's
 tensor(7.)
 """
 
-from . import _tensor_methods, amp, autograd, distributed, func, nn, optim, utils
+from . import _tensor_methods, amp, autograd, cuda, distributed, func, nn, optim, utils
+from ._backend import device, get_default_device, set_default_device
 from ._dtype import (
     bfloat16,
     bool,

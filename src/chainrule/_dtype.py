@@ -41,7 +41,10 @@ def is_floating(np_dtype: np.dtype) -> builtins.bool:
     >>> is_floating(chainrule.bfloat16.np)
     True
     """
-    return np_dtype.kind == "f" or np_dtype == _BFLOAT16
+    try:
+        return np_dtype.kind == "f" or np_dtype == _BFLOAT16
+    except AttributeError:  # another backend's dtype object (array_api_strict's)
+        return from_numpy_dtype(np_dtype).is_floating_point
 
 
 float16 = half = dtype("float16", np.float16)
@@ -55,8 +58,17 @@ int32 = int = dtype("int32", np.int32)
 int64 = long = dtype("int64", np.int64)
 bool = dtype("bool", np.bool_)  # noqa: A001 - PyTorch's name
 
-_BY_NP = {d.np: d for d in (float16, bfloat16, float32, float64, int8, uint8, int16, int32, int64,
-                            bool)}
+ALL = (float16, bfloat16, float32, float64, int8, uint8, int16, int32, int64, bool)
+_BY_NP = {d.np: d for d in ALL}
+# other backends' dtype objects (array_api_strict has its own), registered as they load;
+# kept apart from _BY_NP: they hash like NumPy's dtypes but compare unequal to them
+_BY_NATIVE: dict = {}
+
+
+def register_native(native: Any, np_dtype: np.dtype) -> None:
+    """Record a backend's dtype object as the counterpart of a NumPy dtype."""
+    if not isinstance(native, np.dtype):
+        _BY_NATIVE[native] = _BY_NP[np_dtype]
 
 _default_float = float32
 
@@ -76,10 +88,13 @@ def set_default_dtype(d: dtype) -> None:
 
 def from_numpy_dtype(np_dtype: Any) -> dtype:
     """The chainrule dtype for a NumPy dtype; raises TypeError for unsupported ones."""
+    found = _BY_NP.get(np_dtype) if isinstance(np_dtype, np.dtype) else _BY_NATIVE.get(np_dtype)
+    if found is not None:
+        return found
     try:
         return _BY_NP[np.dtype(np_dtype)]
-    except KeyError:
-        raise TypeError(f"chainrule has no dtype for NumPy dtype {np.dtype(np_dtype)}") from None
+    except (KeyError, TypeError):
+        raise TypeError(f"chainrule has no dtype for {np_dtype}") from None
 
 
 def to_numpy_dtype(d: Any) -> np.dtype:
@@ -90,7 +105,8 @@ def to_numpy_dtype(d: Any) -> np.dtype:
         return _default_float.np
     if d is builtins.int:
         return np.dtype(np.int64)
-    return np.dtype(d)
+    native = _BY_NATIVE.get(d) if not isinstance(d, (np.dtype, type, str)) else None
+    return native.np if native is not None else np.dtype(d)
 
 
 # Kinds in PyTorch's category order: a dtype of a higher category wins a promotion.

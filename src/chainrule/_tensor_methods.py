@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _dtype
-from .ops import creation, inplace, math, shape
-from .ops._convert import cast, normalize_axis, pick_dim, shape_arg
+from . import _backend, _dtype
+from .ops import creation, inplace, kernels, math, movement, shape
+from .ops._convert import cast, dtype_of, normalize_axis, pick_dim, shape_arg, xp_of
 from .tensor import Tensor, _wrap
 
 
@@ -23,26 +23,43 @@ def _swap(fn: Any) -> Any:
 
 
 def _cuda(self: Tensor, device: Any = None, non_blocking: bool = False) -> Tensor:
-    """Refused with the reason (this build runs on the CPU), not an AttributeError."""
-    creation._check_device("cuda" if device is None else f"cuda:{device}")
-    return self
+    """This tensor on a CUDA device (``cuda:0`` by default; an int or device picks one)."""
+    return _to(self, "cuda" if device is None else _backend.resolve(device))
+
+
+def _cpu(self: Tensor, memory_format: Any = None) -> Tensor:
+    """This tensor in host memory (itself when it is there)."""
+    return _to(self, _backend.CPU)
 
 
 def _to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False,
         non_blocking: bool = False) -> Tensor:
-    """Convert dtype (``x.to(chainrule.float64)``, ``x.to(other)``); device 'cpu' only."""
+    """This tensor with another dtype and/or on another device, differentiably:
+    ``x.to(chainrule.float64)``, ``x.to("cuda")``, ``x.to("cuda", chainrule.float16)``,
+    ``x.to(other)`` (other's dtype and device). Itself when nothing changes (``copy=True``:
+    a copy then).
+
+    >>> chainrule.ones(2).to("cpu", chainrule.float64).dtype
+    chainrule.float64
+    """
     for arg in args:
         if isinstance(arg, Tensor):
-            dtype = arg.dtype
+            dtype, device = arg.dtype, arg.device
         elif isinstance(arg, (_dtype.dtype, np.dtype, type)):
             dtype = arg
         elif arg is not None:
-            creation._check_device(arg)
+            device = arg
+    out = self
+    if dtype is not None:
+        out = cast(out, _dtype.to_numpy_dtype(dtype))
     if device is not None:
-        creation._check_device(device)
-    if dtype is None:
-        return math.mul(self, 1) if copy else self
-    out = cast(self, _dtype.to_numpy_dtype(dtype))
+        target = _backend.resolve(device)
+        _backend.check_available(target)
+        if target.type == "cuda" and target.index is None:
+            target = _backend.device("cuda", 0)
+        source = out.device
+        if target != source:
+            out = movement.to_device(out, device=target, src=source)
     return out.clone() if copy and out is self else out
 
 
@@ -55,7 +72,7 @@ def _dtype_method(target: _dtype.dtype) -> Any:
 
 
 def _type_as(self: Tensor, other: Tensor) -> Tensor:
-    return cast(self, other._data.dtype)
+    return cast(self, dtype_of(other))
 
 
 _TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
@@ -115,29 +132,32 @@ def _prod(self: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
 def _new_factory(factory: Any) -> Any:
     def method(self: Tensor, *size: Any, dtype: Any = None, device: Any = None,
                requires_grad: bool = False) -> Tensor:
-        return factory(shape_arg(size), dtype=dtype or self.dtype, requires_grad=requires_grad)
+        return factory(shape_arg(size), dtype=dtype or self.dtype, requires_grad=requires_grad,
+                       device=self.device if device is None else device)
 
     return method
 
 
 def _new_full(self: Tensor, size: Any, fill_value: Any, *, dtype: Any = None,
               device: Any = None, requires_grad: bool = False) -> Tensor:
-    return creation.full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
+    return creation.full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad,
+                         device=self.device if device is None else device)
 
 
 def _new_tensor(self: Tensor, data: Any, *, dtype: Any = None, device: Any = None,
                 requires_grad: bool = False) -> Tensor:
-    return creation.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+    return creation.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad,
+                           device=self.device if device is None else device)
 
 
 def _all(self: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     axis = None if dim is None else dim
-    return _wrap(np.all(self._data, axis=axis, keepdims=keepdim))
+    return _wrap(xp_of(self).all(self._data, axis=axis, keepdims=keepdim))
 
 
 def _any(self: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     axis = None if dim is None else dim
-    return _wrap(np.any(self._data, axis=axis, keepdims=keepdim))
+    return _wrap(xp_of(self).any(self._data, axis=axis, keepdims=keepdim))
 
 
 def _eq_method(self: Tensor, other: Any) -> Any:
@@ -169,11 +189,11 @@ def _mod(self: Any, other: Any) -> Tensor:
 
 
 def _is_contiguous(self: Tensor, memory_format: Any = None) -> bool:
-    return bool(self._data.flags.c_contiguous)
+    return kernels.is_contiguous(xp_of(self), self._data)
 
 
 def _contiguous(self: Tensor, memory_format: Any = None) -> Tensor:
-    return self if self._data.flags.c_contiguous else _clone(self)
+    return self if kernels.is_contiguous(xp_of(self), self._data) else _clone(self)
 
 
 def _mT(self: Tensor) -> Tensor:
@@ -311,7 +331,7 @@ _METHODS = {
     "random_": creation.random_,
     # conversion and copies
     "to": _to, "type": _type, "type_as": _type_as, "clone": _clone, "contiguous": _contiguous,
-    "is_contiguous": _is_contiguous, "cpu": lambda self: self, "cuda": _cuda,
+    "is_contiguous": _is_contiguous, "cpu": _cpu, "cuda": _cuda,
     "float": _dtype_method(_dtype.float32), "double": _dtype_method(_dtype.float64),
     "half": _dtype_method(_dtype.float16), "bfloat16": _dtype_method(_dtype.bfloat16),
     "long": _dtype_method(_dtype.int64),

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _dtype
+from . import _backend, _dtype
 from ._backend import xp
 
 _new = object.__new__
@@ -101,7 +101,7 @@ class Tensor:
                 "you can only change requires_grad flags of leaf variables; use .detach() "
                 "to get a tensor that does not require grad"
             )
-        if requires_grad and not (_dtype.is_floating(self._data.dtype) or self._data.dtype.kind == "c"):
+        if requires_grad and not (self.dtype.is_floating_point or self.dtype.is_complex):
             raise RuntimeError(
                 f"only tensors of floating point dtype can require gradients; this tensor is "
                 f"{self.dtype} with shape {tuple(self.shape)}: convert it first with .float()"
@@ -144,7 +144,10 @@ class Tensor:
         return self._data.ndim
 
     def numel(self) -> int:
-        return int(self._data.size)
+        n = 1
+        for d in self._data.shape:
+            n *= d
+        return n
 
     nelement = numel
     ndimension = dim
@@ -160,48 +163,57 @@ class Tensor:
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return type(self._data) is not np.ndarray and self.device.type == "cuda"
 
     @property
     def nbytes(self) -> int:
-        return int(self._data.nbytes)
+        return self.numel() * self.itemsize
 
     @property
     def itemsize(self) -> int:
-        return self._data.itemsize
+        return self.dtype.itemsize
 
     @property
     def dtype(self) -> _dtype.dtype:
         return _dtype.from_numpy_dtype(self._data.dtype)
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> _backend.device:
+        """Where the elements live (``device(type='cpu')``, ``device(type='cuda', index=0)``)."""
+        return _backend.device_of(self._data)
 
     def is_floating_point(self) -> bool:
-        return _dtype.is_floating(self._data.dtype)
+        return self.dtype.is_floating_point
 
     def element_size(self) -> int:
-        return self._data.itemsize
+        return self.dtype.itemsize
 
     def item(self) -> Any:
-        if self._data.size != 1:
+        if self.numel() != 1:
             raise RuntimeError(
-                f"item(): a Tensor with {self._data.size} elements cannot be converted to a "
+                f"item(): a Tensor with {self.numel()} elements cannot be converted to a "
                 f"Python scalar (shape {tuple(self.shape)})"
             )
-        return self._data.item()
+        return _backend.to_numpy(self._data).item()
 
     def tolist(self) -> Any:
-        return self._data.tolist()
+        return _backend.to_numpy(self._data).tolist()
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        """The array itself (shared storage); refuses a tensor that requires grad, as PyTorch."""
+        """The array itself (shared storage); refuses a tensor that requires grad, as PyTorch,
+        and one on another device than the CPU (``force=True``: a host copy of either)."""
         if self._rg and not force:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
             )
+        if type(self._data) is not np.ndarray:
+            if not force:
+                raise TypeError(
+                    f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() "
+                    f"to copy the tensor to host memory first."
+                )
+            return _backend.to_numpy(self._data)
         return self._data
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -222,11 +234,11 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def __bool__(self) -> bool:
-        if self._data.size != 1:
+        if self.numel() != 1:
             raise RuntimeError(
-                f"Boolean value of Tensor with {self._data.size} elements is ambiguous"
+                f"Boolean value of Tensor with {self.numel()} elements is ambiguous"
             )
-        return bool(self._data)
+        return bool(self.item())
 
     def __float__(self) -> float:
         return float(self.item())
@@ -235,9 +247,9 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+        if self.dtype.is_floating_point or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self._data.item())
+        return int(self.item())
 
     def __repr__(self) -> str:
         return _format(self)
@@ -383,8 +395,8 @@ class Size(tuple):
 def _wrap(array: Any, grad_fn: Any = None) -> Tensor:
     """Make a Tensor around a backend array without copying (the ops' fast path)."""
     t = _new(Tensor)
-    if type(array) is not xp.ndarray:
-        array = xp.asarray(array)
+    if type(array) is not xp.ndarray and type(array) not in _backend.ARRAY_TYPES:
+        array = xp.asarray(array)  # NumPy scalars, host data
     t._data = array
     t._rg = grad_fn is not None
     t.grad = None
@@ -399,6 +411,8 @@ def _as_array(data: Any, dtype: Any) -> Any:
     """Convert Python data, arrays or tensors to a backend array with PyTorch's dtype rules."""
     if isinstance(data, Tensor):
         array = data._data
+        if type(array) is not xp.ndarray:
+            return array if dtype is None else _backend.astype(array, _dtype.to_numpy_dtype(dtype))
     elif isinstance(data, (list, tuple)) and _contains_tensor(data):
         array = xp.asarray(_unwrap_nested(data))
     else:
@@ -422,7 +436,7 @@ def _has_float64_item(data: Any) -> bool:
             return False
         return any(_has_float64_item(v) for v in data if type(v) not in _PYTHON_NUMBERS)
     if isinstance(data, Tensor):
-        return data._data.dtype == xp.float64
+        return _backend.np_dtype(data._data) == xp.float64
     return isinstance(data, (xp.ndarray, xp.generic)) and data.dtype == xp.float64
 
 
@@ -437,7 +451,7 @@ def _contains_tensor(seq: Any) -> bool:
 
 
 def _unwrap_nested(seq: Any) -> Any:
-    return [v._data if isinstance(v, Tensor) else
+    return [_backend.to_numpy(v._data) if isinstance(v, Tensor) else
             (_unwrap_nested(v) if isinstance(v, (list, tuple)) else v) for v in seq]
 
 
@@ -452,7 +466,7 @@ _LINEWIDTH = 80
 
 def _format(t: Tensor) -> str:
     """``repr(t)``, laid out as PyTorch's ``_str_intern`` lays it out."""
-    array = np.asarray(t._data)
+    array = _backend.to_numpy(t._data)
     prefix = "tensor(" if type(t) is Tensor else f"{type(t).__name__}("
     indent = len(prefix)
     default = _dtype.get_default_dtype().np
@@ -470,6 +484,8 @@ def _format(t: Tensor) -> str:
         summarize = array.size > _THRESHOLD
         fmt = _Formatter(_summarized(array) if summarize else array)
         body = _tensor_str(array, indent, summarize, fmt)
+    if type(t._data) is not np.ndarray:
+        suffix.insert(0, f"device='{t.device}'")
     if t.grad_fn is not None:
         suffix.append(f"grad_fn=<{t.grad_fn.name()}>")
     elif t._rg:

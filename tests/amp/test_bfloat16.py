@@ -1,8 +1,6 @@
 """chainrule.bfloat16 (ml_dtypes) against torch.bfloat16: the dtype's facts, promotion,
-creation, conversion and arithmetic bit for bit.
-
-The cases marked ``OPS_HOOK`` wait on code outside chainrule/_dtype.py that still asks
-NumPy's ``dtype.kind == 'f'`` (bfloat16's kind is 'V'); each says where.
+creation, conversion and arithmetic bit for bit (reductions and softmax accumulate in
+float32 and scalar ops keep bfloat16, as PyTorch's).
 """
 
 from __future__ import annotations
@@ -15,10 +13,6 @@ import pytest
 import chainrule as cr
 
 torch = pytest.importorskip("torch")
-
-
-def OPS_HOOK(where):  # noqa: N802 - reads as a marker
-    return pytest.mark.xfail(reason=f"bfloat16 not yet floating point in {where}", strict=True)
 
 
 DTYPES = ["bfloat16", "float16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64",
@@ -111,17 +105,7 @@ ARITHMETIC = {
     "softmax": lambda lib, x, y: x.softmax(0),
     "matmul": lambda lib, x, y: x.reshape(20, 10) @ y.reshape(10, 20),
 }
-WAITING = {
-    "times_python_float": "ops/binary.py scalar kernels (NumPy: bfloat16 times a Python float "
-                          "is float32)",
-    "mean": "ops/math.py mean",
-    "softmax": "ops/math.py softmax",
-    "matmul": "ops/linalg.py (NumPy's bfloat16 matmul returns float32)",
-}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=OPS_HOOK(WAITING[n])) if n in WAITING else n
-                                  for n in ARITHMETIC])
+@pytest.mark.parametrize("name", list(ARITHMETIC))
 def test_arithmetic_matches_torch_bit_for_bit(name):
     op = ARITHMETIC[name]
     ours = op(cr, cr.tensor(A).to(cr.bfloat16), cr.tensor(B).to(cr.bfloat16))
@@ -129,7 +113,6 @@ def test_arithmetic_matches_torch_bit_for_bit(name):
     _same_bits(ours, theirs)
 
 
-@OPS_HOOK("ops/reduce.py: NumPy sums bfloat16 in bfloat16")
 def test_sum_accumulates_in_float32_as_torch():
     assert cr.ones(1000, dtype=cr.bfloat16).sum().item() == 1000.0
 

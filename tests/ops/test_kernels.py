@@ -48,7 +48,7 @@ def test_select_equals_where_bit_for_bit(dtype: type, shapes: tuple) -> None:
     condition = rng.random(shapes[0]) < 0.5
     x, y = _draw(rng, shapes[1], dtype), _draw(rng, shapes[2], dtype)
     assert condition.size >= kernels._SELECT_MIN_SIZE  # the fast path
-    assert _same_bits(kernels.select(condition, x, y), np.where(condition, x, y))
+    assert _same_bits(kernels.select(np, condition, x, y), np.where(condition, x, y))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64], ids=lambda d: np.dtype(d).name)
@@ -56,15 +56,15 @@ def test_select_equals_where_bit_for_bit(dtype: type, shapes: tuple) -> None:
 def test_select_with_python_scalar_keeps_array_dtype(scalar: float, dtype: type) -> None:
     g = _draw(np.random.default_rng(1), (200, 200), dtype)
     mask = g > 0
-    assert _same_bits(kernels.select(mask, scalar, g), np.where(mask, scalar, g))
+    assert _same_bits(kernels.select(np, mask, scalar, g), np.where(mask, scalar, g))
 
 
 def test_select_small_and_non_bool_conditions_fall_back_to_where() -> None:
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((300, 300)), rng.standard_normal((300, 300))
     counts = rng.integers(0, 3, (300, 300))  # a non-bool condition: nonzero is true
-    assert _same_bits(kernels.select(counts, x, y), np.where(counts, x, y))
-    assert _same_bits(kernels.select(x[:3] > 0, x[:3], y[:3]), np.where(x[:3] > 0, x[:3], y[:3]))
+    assert _same_bits(kernels.select(np, counts, x, y), np.where(counts, x, y))
+    assert _same_bits(kernels.select(np, x[:3] > 0, x[:3], y[:3]), np.where(x[:3] > 0, x[:3], y[:3]))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -42,25 +42,25 @@ def test_jvp(spec, c):
                  for a, t in zip(arrays, tangents)]
         outs = run(duals)
         forward = [fwAD.unpack_dual(o).tangent for o in outs]
-        forward = [np.zeros(o.shape) if t is None else t.numpy() for o, t in zip(outs, forward)]
+        forward = [np.zeros(o.shape) if t is None else t.cpu().numpy() for o, t in zip(outs, forward)]
 
     with chainrule.no_grad():
         plus = run([chainrule.tensor(a + EPS * t) for a, t in zip(arrays, tangents)])
         minus = run([chainrule.tensor(a - EPS * t) for a, t in zip(arrays, tangents)])
     for k, (f, p, m) in enumerate(zip(forward, plus, minus)):
-        numeric = (p.numpy() - m.numpy()) / (2 * EPS)
+        numeric = (p.cpu().numpy() - m.cpu().numpy()) / (2 * EPS)
         np.testing.assert_allclose(f, numeric, rtol=spec.rtol, atol=spec.atol,
                                    err_msg=f"output {k}: JVP vs finite differences")
 
     inputs = [chainrule.tensor(a, requires_grad=True) for a in arrays]
     outs = run(inputs)
     live = [o for o in outs if o.requires_grad]
-    if not live or not all(np.isfinite(o.detach().numpy()).all() for o in live):
+    if not live or not all(np.isfinite(o.detach().cpu().numpy()).all() for o in live):
         return  # no gradient flows, or the function is undefined here (mean over no elements)
     cotangents = [rng.standard_normal(o.shape) for o in live]
     grads = chainrule.autograd.grad(live, inputs, [chainrule.tensor(u) for u in cotangents],
                                     allow_unused=True)
-    reverse = sum(float((g.numpy() * t).sum()) for g, t in zip(grads, tangents) if g is not None)
+    reverse = sum(float((g.cpu().numpy() * t).sum()) for g, t in zip(grads, tangents) if g is not None)
     live_forward = [f for f, o in zip(forward, outs) if o.requires_grad]
     forward_dot = sum(float((u * f).sum()) for u, f in zip(cotangents, live_forward))
     assert forward_dot == pytest.approx(reverse, rel=1e-9, abs=1e-9)

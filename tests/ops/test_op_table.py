@@ -119,7 +119,7 @@ def _compare_with_torch(spec: OpSpec, c: Case, key: str, dtype: Any = np.float64
 
     for k, (o, t) in enumerate(zip(out_ours, out_theirs)):
         expected = t.detach().numpy()
-        actual = o.detach().numpy()
+        actual = o.detach().cpu().numpy()
         assert actual.shape == expected.shape, f"output {k}: shape"
         assert actual.dtype == expected.dtype, f"output {k}: dtype"
         if expected.dtype.kind == "f":
@@ -143,7 +143,7 @@ def _compare_with_torch(spec: OpSpec, c: Case, key: str, dtype: Any = np.float64
     g_ours = chainrule.autograd.grad(loss_ours, ours, allow_unused=True)
     g_theirs = torch.autograd.grad(loss_theirs, theirs, allow_unused=True)
     for k, (a, go, gt) in enumerate(zip(arrays, g_ours, g_theirs)):
-        actual = np.zeros_like(a) if go is None else go.numpy()
+        actual = np.zeros_like(a) if go is None else go.cpu().numpy()
         expected = np.zeros_like(a) if gt is None else gt.numpy()
         assert actual.shape == expected.shape == a.shape, f"gradient {k}: shape"
         assert actual.dtype == expected.dtype == a.dtype, f"gradient {k}: dtype"

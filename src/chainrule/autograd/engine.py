@@ -14,12 +14,17 @@ from typing import Any
 
 import numpy as _numpy
 
+from .. import _backend
 from ..tensor import Tensor, _wrap
 from . import forward_ad, grad_mode
 from .graph import Node
 
 _state = grad_mode.state
-_array_namespace: Any = None
+# each backend's array type (and NumPy's scalar types) -> what rules get as ``xp`` in a
+# plain backward on such arrays; looked up per node, since ``.to(device)`` makes a graph
+# whose nodes sit on different devices
+_array_namespaces: dict = {}
+_make_array_namespace: Any = None
 _tensor_namespace: Any = None
 # called with each node whose saved arrays backward releases (diagnostics.memory sets it)
 release_hook: Any = None
@@ -28,10 +33,32 @@ anomaly_hook: Any = None
 
 
 def set_namespaces(array_namespace: Any, tensor_namespace: Any) -> None:
-    """Register what rules get as ``xp``: array functions for a plain backward, tensor
-    functions under create_graph (the ops layer owns both; see ops/namespace.py)."""
-    global _array_namespace, _tensor_namespace
-    _array_namespace, _tensor_namespace = array_namespace, tensor_namespace
+    """Register what rules get as ``xp``: ``array_namespace(backend)`` makes the array
+    functions of a backend for a plain backward, ``tensor_namespace`` the tensor functions
+    under create_graph (the ops layer owns both; see ops/namespace.py)."""
+    global _make_array_namespace, _tensor_namespace
+    _make_array_namespace, _tensor_namespace = array_namespace, tensor_namespace
+    for owner in _backend.BACKENDS.values():
+        _add_backend(owner)
+    _backend.on_load.append(_add_backend)
+
+
+def _add_backend(owner: _backend.Backend) -> None:
+    namespace = _make_array_namespace(owner)
+    for kind, holder in _backend.BY_TYPE.items():
+        if holder is owner:
+            _array_namespaces[kind] = namespace
+
+
+def rule_namespace(g: Any) -> Any:
+    """What rules get as ``xp`` for a plain backward on ``g`` (an array of any backend; a
+    multi-output Function's per-output gradients route through a rule that reads none)."""
+    if not hasattr(g, "dtype"):
+        arrays = [part for part in getattr(g, "parts", ()) if part is not None]
+        if not arrays:
+            return _array_namespaces[_numpy.ndarray]
+        g = arrays[0]
+    return _array_namespaces[_backend.backend_of(g).array_type]
 
 
 def tensor_namespace() -> Any:
@@ -48,8 +75,9 @@ _UNSHARED_REFS = _refcount(_probe)  # refs to an array held by one name and noth
 del _probe
 
 
-def sum_to_shape(grad: Any, shape: tuple) -> Any:
-    """Undo broadcasting: sum ``grad`` over the axes along which ``shape`` was expanded."""
+def sum_to_shape(grad: Any, shape: tuple, xp: Any) -> Any:
+    """Undo broadcasting: sum ``grad`` over the axes along which ``shape`` was expanded
+    (``xp``: the rules' namespace of ``grad``)."""
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
@@ -57,8 +85,8 @@ def sum_to_shape(grad: Any, shape: tuple) -> Any:
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
     )
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
+        grad = xp.sum(grad, axis=axes, keepdims=True)
+    return xp.reshape(grad, shape)
 
 
 # ---------------------------------------------------------------- public API
@@ -157,7 +185,9 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
     captured: dict = {}
     previous_mode = _state.enabled
     _state.enabled = create_graph
-    xp = _tensor_namespace if create_graph else _array_namespace
+    xp = _tensor_namespace
+    plain = not create_graph
+    last_kind = None  # the array type of the last node's gradient, whose namespace is xp
     pop, take, pending = ready.pop, grads.pop, grads.get
     try:
         while ready:
@@ -189,6 +219,12 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
                 vertex.saved = None
                 if release_hook is not None:
                     release_hook(vertex)
+            if plain and type(g) is not last_kind:
+                last_kind = type(g)
+                try:
+                    xp = _array_namespaces[last_kind]
+                except KeyError:
+                    xp = rule_namespace(g)
             input_grads = vertex.prim.vjp(xp, g, saved, vertex.params, vertex.needs)
             if anomaly_hook is not None:
                 anomaly_hook(vertex, input_grads, g)
@@ -205,7 +241,7 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
                 if remaining is None:  # leads to no wanted input
                     continue
                 if shapes is not None and gi.shape != shapes[i]:
-                    gi = sum_to_shape(gi, shapes[i])
+                    gi = sum_to_shape(gi, shapes[i], xp)
                 previous = pending(edge)
                 grads[edge] = gi if previous is None else previous + gi
                 if remaining == 1:
@@ -230,8 +266,8 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
                 )
             results.append(None)
         else:
-            results.append(g if isinstance(g, Tensor) else _wrap(g.astype(t._data.dtype,
-                                                                           copy=False)))
+            results.append(g if isinstance(g, Tensor) else
+                           _wrap(_backend.astype(g, _backend.np_dtype(t._data))))
     return tuple(results)
 
 
@@ -262,10 +298,11 @@ def _root_gradients(outputs: Sequence, grad_outputs: Sequence,
                     f"grad can be implicitly created only for scalar outputs: this output has "
                     f"shape {tuple(out.shape)}; pass gradient= (or grad_outputs=) of that shape"
                 )
-            array = _numpy.ones_like(out._data)
+            array = _backend.namespace_of(out._data).ones_like(out._data)
             g = _wrap(array) if create_graph else array
         else:
-            array = g._data if isinstance(g, Tensor) else _numpy.asarray(g, out._data.dtype)
+            array = (g._data if isinstance(g, Tensor) else
+                     _backend.asarray(g, _backend.np_dtype(out._data), out._data))
             if array.shape != out._data.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output has a shape of {tuple(array.shape)} and "
@@ -414,7 +451,7 @@ def _node_hooks(node: Node, g: Any, create_graph: bool) -> Any:
 
 def _leaf_gradient(leaf: Tensor, g: Any, create_graph: bool) -> Any:
     if g.dtype != leaf._data.dtype:
-        g = g.to(leaf.dtype) if create_graph else g.astype(leaf._data.dtype)
+        g = g.to(leaf.dtype) if create_graph else _backend.astype(g, _backend.np_dtype(leaf._data))
     extra = leaf._extra
     if extra is not None and extra.hooks:
         g = _run_hooks(extra.hooks, g, create_graph)
@@ -429,8 +466,9 @@ def _accumulate(leaf: Tensor, g: Any, create_graph: bool) -> None:
         return
     if current is None:
         # Take ownership of the array when no one else holds it; copy otherwise.
-        if (type(g) is not _numpy.ndarray or g.base is not None
-                or _refcount(g) > _UNSHARED_REFS + 1):
+        if type(g) is not _numpy.ndarray:
+            g = _backend.copy(g)  # a NumPy scalar, or another backend's array
+        elif g.base is not None or _refcount(g) > _UNSHARED_REFS + 1:
             g = _numpy.array(g, copy=True)
         leaf.grad = _wrap(g)
     elif current._rg:

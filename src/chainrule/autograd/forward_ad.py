@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .. import _backend
 from ..tensor import Tensor
 
 UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
@@ -83,7 +84,7 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
             f"make_dual: the tangent has shape {tuple(tangent.shape)} but the primal has shape "
             f"{tuple(tensor.shape)}; they must match"
         )
-    if tensor._data.dtype.kind != "f" or tangent._data.dtype.kind != "f":
+    if _backend.np_dtype(tensor._data).kind != "f" or _backend.np_dtype(tangent._data).kind != "f":
         raise RuntimeError(
             f"make_dual: expected floating-point primal and tangent, got {tensor.dtype} and "
             f"{tangent.dtype}"

@@ -14,6 +14,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from .. import _backend
 from ..tensor import Tensor, _wrap
 from . import forward_ad, grad_mode
 from .graph import Node
@@ -249,7 +250,7 @@ class Function:
         differentiable = [
             i for i, o in enumerate(outputs)
             if isinstance(o, Tensor) and id(o) not in ctx._non_differentiable
-            and o._data.dtype.kind in "fc"
+            and _backend.np_dtype(o._data).kind in "fc"
         ]
         # one gradient per forward output reaches backward, as in PyTorch: a slot into the
         # engine's gradients for differentiable outputs, zeros (or None) for the others

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .. import _backend
 from ..tensor import Tensor
 from . import engine, forward_ad, grad_mode
 from ._jacobians import forward_jacobian, reverse_jacobian, zeros_like
@@ -38,7 +39,7 @@ def _prepare(inputs: tuple, create_graph: bool) -> tuple:
         if create_graph and t._rg:
             prepared.append(forward_ad.graph_alias(t))
         else:
-            prepared.append(t.detach().requires_grad_(t._data.dtype.kind == "f"))
+            prepared.append(t.detach().requires_grad_(_backend.np_dtype(t._data).kind == "f"))
     return tuple(prepared)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _backend
 from ..tensor import Tensor, _wrap
 from . import engine, grad_mode
 
@@ -29,16 +30,21 @@ def _outputs(fn: Callable, inputs: tuple) -> tuple:
 
 
 def _differentiable(outputs: tuple) -> list:
-    return [o for o in outputs if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
+    return [o for o in outputs if isinstance(o, Tensor) and _backend.np_dtype(o._data).kind == "f"]
+
+
+def _host(t: Tensor) -> np.ndarray:
+    """A tensor's elements as float64 on the host, raveled in C order."""
+    return _backend.to_numpy(t._data).astype(np.float64).ravel()
 
 
 def _numeric_jacobian(fn: Callable, inputs: tuple, index: int, eps: float, total: int) -> np.ndarray:
     """d outputs / d inputs[index] as (input numel, total output numel)."""
     x = inputs[index]._data
-    jacobian = np.zeros((x.size, total))
+    jacobian = np.zeros((inputs[index].numel(), total))
     with grad_mode.no_grad():
         for row, position in enumerate(itertools.product(*[range(n) for n in x.shape])):
-            original = x[position].copy()
+            original = float(x[position])
             x[position] = original + eps
             plus = _flat_outputs(fn, inputs)
             x[position] = original - eps
@@ -50,28 +56,29 @@ def _numeric_jacobian(fn: Callable, inputs: tuple, index: int, eps: float, total
 
 def _flat_outputs(fn: Callable, inputs: tuple) -> np.ndarray:
     """All differentiable outputs, raveled in C order and concatenated, as float64."""
-    parts = [o._data.astype(np.float64).ravel() for o in _differentiable(_outputs(fn, inputs))]
+    parts = [_host(o) for o in _differentiable(_outputs(fn, inputs))]
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _analytic_jacobian(fn: Callable, inputs: tuple, wanted: list) -> list:
     """For each wanted input, d outputs / d input as (input numel, total output numel)."""
     outputs = _differentiable(_outputs(fn, inputs))
-    total = sum(o._data.size for o in outputs)
-    jacobians = [np.zeros((inputs[i]._data.size, total)) for i in wanted]
+    total = sum(o.numel() for o in outputs)
+    jacobians = [np.zeros((inputs[i].numel(), total)) for i in wanted]
     column = 0
     for position, out in enumerate(outputs):
-        for k in range(out._data.size):
+        for k in range(out.numel()):
             # C-ordered seeds: reshape(-1) of them is a view, whatever the output's layout
-            seeds = [_wrap(np.zeros(o._data.shape, o._data.dtype)) for o in outputs]
-            seeds[position]._data.reshape(-1)[k] = 1
+            hosts = [np.zeros(o._data.shape, _backend.np_dtype(o._data)) for o in outputs]
+            hosts[position].reshape(-1)[k] = 1
+            seeds = [_wrap(_backend.to_device(h, o.device)) for h, o in zip(hosts, outputs)]
             live = [(o, s) for o, s in zip(outputs, seeds) if o._rg]
             if live:
                 grads = engine.grad([o for o, _ in live], [inputs[i] for i in wanted],
                                     [s for _, s in live], retain_graph=True, allow_unused=True)
                 for j, g in enumerate(grads):
                     if g is not None:
-                        jacobians[j][:, column] = g._data.astype(np.float64).ravel()
+                        jacobians[j][:, column] = _host(g)
             column += 1
     return jacobians
 
@@ -99,7 +106,7 @@ def gradcheck(
     if not wanted:
         raise ValueError("gradcheck expects at least one input tensor with requires_grad=True")
     for i in wanted:
-        if inputs[i]._data.dtype != np.float64:
+        if _backend.np_dtype(inputs[i]._data) != np.float64:
             raise GradcheckError(
                 f"gradcheck: input {i} is {inputs[i].dtype}; finite differences need float64 "
                 f"inputs (call .double())"
@@ -162,7 +169,8 @@ def gradgradcheck(
     if grad_outputs is None:
         rng = np.random.default_rng(seed)
         grad_outputs = tuple(
-            _wrap(rng.standard_normal(o._data.shape)).requires_grad_() for o in outputs
+            _wrap(_backend.to_device(rng.standard_normal(o._data.shape), o.device)).requires_grad_()
+            for o in outputs
         )
     else:
         grad_outputs = (grad_outputs,) if isinstance(grad_outputs, Tensor) else tuple(
@@ -178,7 +186,7 @@ def gradgradcheck(
             chosen = [t for t in xs if isinstance(t, Tensor) and t._rg]
             grads = engine.grad([o for o, _ in live], chosen, [v for _, v in live],
                                 create_graph=True, allow_unused=True)
-        return tuple(g if g is not None else _wrap(np.zeros_like(t._data))
+        return tuple(g if g is not None else _wrap(_backend.namespace_of(t._data).zeros_like(t._data))
                      for g, t in zip(grads, chosen))
 
     if not wanted:

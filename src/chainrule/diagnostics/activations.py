@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _backend
 from ..tensor import Tensor
 
 __all__ = ["ActivationMonitor", "ActivationStats"]
@@ -68,7 +69,7 @@ class ActivationMonitor:
 
     def _hook(self, name: str) -> Any:
         def record(module: Any, inputs: tuple, output: Any) -> None:
-            if isinstance(output, Tensor) and output._data.dtype.kind == "f":
+            if isinstance(output, Tensor) and _backend.np_dtype(output._data).kind == "f":
                 self._record(name, np.asarray(output._data))
         return record
 

@@ -27,26 +27,26 @@ from ..ops._primitive import ELEMENTWISE, primitive
 
 
 @primitive("cross_entropy", save=(0,), extras=True, backward_name="NllLossBackward0")
-def cross_entropy(x, target, row_w, valid, weight, smoothing, scale):
+def cross_entropy(xp, x, target, row_w, valid, weight, smoothing, scale):
     # loss_i = (1 - eps) w_{t_i} (lse_i - x_{i t_i}) + eps/C sum_c w_c (lse_i - x_{ic})
-    rows = np.arange(x.shape[0])
-    peak = x.max(axis=1, keepdims=True)
+    rows = xp.arange(x.shape[0])
+    peak = xp.max(x, axis=1, keepdims=True)
     shifted = x - peak
-    e = np.exp(shifted)
-    total = e.sum(axis=1)
-    lse = np.log(total)
+    e = xp.exp(shifted)
+    total = xp.sum(e, axis=1)
+    lse = xp.log(total)
     loss = lse - shifted[rows, target]
     if row_w is not None:
         loss *= row_w
     if smoothing:
         classes = x.shape[1]
-        total_w = classes if weight is None else weight.sum()
-        spread = lse * total_w - (shifted.sum(axis=1) if weight is None else shifted @ weight)
+        total_w = classes if weight is None else xp.sum(weight)
+        spread = lse * total_w - (xp.sum(shifted, axis=1) if weight is None else shifted @ weight)
         if valid is not None:
             spread *= valid
         loss = (1 - smoothing) * loss + (smoothing / classes) * spread
     if scale is not None:
-        loss = np.asarray(loss.sum() * scale, dtype=x.dtype)
+        loss = xp.asarray(xp.sum(loss) * scale, dtype=x.dtype)
     # kept for the backward: lse (the softmax's shift) and e / total, the softmax itself
     return loss, (lse + peak[:, 0], e, total)
 
@@ -114,11 +114,11 @@ _EPSILON = float(np.float32(1e-12))
 
 @primitive("binary_cross_entropy", save=(0, 1), jvp=ELEMENTWISE,
            backward_name="BinaryCrossEntropyBackward0")
-def binary_cross_entropy(x, t, weight):
+def binary_cross_entropy(xp, x, t, weight):
     # -w (t log x + (1 - t) log(1 - x)), each log clamped at -100
     with np.errstate(divide="ignore"):
-        log_x = np.maximum(np.log(x), _LOG_FLOOR)
-        log_1mx = np.maximum(np.log1p(-x), _LOG_FLOOR)
+        log_x = xp.maximum(xp.log(x), _LOG_FLOOR)
+        log_1mx = xp.maximum(xp.log1p(-x), _LOG_FLOOR)
     loss = -(t * log_x + (1 - t) * log_1mx)
     return loss if weight is None else loss * weight
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _backend
 from ..autograd import grad_mode
 from ..ops import creation, math, nn_kernels
 from ..ops.creation import _rng
@@ -137,7 +138,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
 
     >>> F.embedding(chainrule.tensor([[0, 2]]), w).shape   # w: (num, dim) -> (1, 2, dim)
     """
-    if input._data.dtype.kind not in "iu":
+    if _backend.np_dtype(input._data).kind not in "iu":
         raise RuntimeError(
             f"embedding(): expected an integer (Long or Int) index tensor, got {input.dtype}"
         )
@@ -888,9 +889,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0. Got: "
                          f"{label_smoothing}")
-    if target._data.dtype.kind == "f":
+    if _backend.np_dtype(target._data).kind == "f":
         return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing)
-    if target._data.dtype.kind not in "iu":
+    if _backend.np_dtype(target._data).kind not in "iu":
         raise RuntimeError(f"cross_entropy: expected an integer class-index target or float "
                            f"class probabilities, got {target.dtype}")
     flat, flat_target, shape = _class_targets(input, target, "cross_entropy")
@@ -940,7 +941,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "nll_loss")
-    if target._data.dtype.kind not in "iu":
+    if _backend.np_dtype(target._data).kind not in "iu":
         raise RuntimeError(f"nll_loss: expected an integer class-index target, got {target.dtype} "
                            f"of shape {tuple(target.shape)} (pass target.long())")
     flat, flat_target, shape = _class_targets(input, target, "nll_loss")

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _dtype
+from .. import _backend, _dtype
 from ..tensor import Tensor, _as_array, _wrap
 from . import unary
 
@@ -22,6 +22,28 @@ def as_tensor_arg(value: Any, op: str) -> Tensor:
     raise TypeError(f"{op}(): expected a Tensor or a number, got {type(value).__name__}")
 
 
+def dtype_of(t: Tensor) -> np.dtype:
+    """A tensor's dtype as a NumPy dtype (chainrule's dtype currency), whatever its backend."""
+    data = t._data
+    return data.dtype if type(data) is np.ndarray else _backend.np_dtype(data)
+
+
+def xp_of(t: Tensor) -> Any:
+    """The array namespace of a tensor's backend."""
+    data = t._data
+    return np if type(data) is np.ndarray else _backend.namespace_of(data)
+
+
+def is_floating_data(data: Any) -> bool:
+    """Whether a tensor's array is floating point (bfloat16 included), whatever its backend."""
+    return _dtype.is_floating(data.dtype if type(data) is np.ndarray else _backend.np_dtype(data))
+
+
+def constant_like(value: Any, np_dtype: Any, t: Tensor) -> Tensor:
+    """A constant tensor holding ``value`` (a number or host data) on ``t``'s device."""
+    return _wrap(_backend.asarray(value, np_dtype, t._data))
+
+
 def is_scalar(value: Any) -> bool:
     return isinstance(value, (int, float, bool)) or (
         isinstance(value, numbers.Number) and not isinstance(value, complex)
@@ -30,7 +52,7 @@ def is_scalar(value: Any) -> bool:
 
 def result_dtype(a: Tensor, b: Tensor) -> np.dtype:
     """PyTorch's promotion of two tensors: a 0-d tensor only decides across categories."""
-    da, db = a._data.dtype, b._data.dtype
+    da, db = dtype_of(a), dtype_of(b)
     ka, kb = _dtype.category(da), _dtype.category(db)
     if ka != kb:
         return da if ka > kb else db
@@ -66,27 +88,29 @@ def result_type(tensor1: Any, tensor2: Any) -> _dtype.dtype:
 def scalar_dtype(t: Tensor, scalar: Any) -> np.dtype:
     """The dtype of ``t <op> scalar``: a float scalar lifts an integer/bool tensor to the
     default float dtype, an int scalar lifts a bool tensor to int64; otherwise ``t``'s."""
-    kind = t._data.dtype.kind
+    dtype = dtype_of(t)
+    kind = dtype.kind
     if kind in "biu" and isinstance(scalar, float):
         return _dtype.get_default_dtype().np
     if kind == "b" and isinstance(scalar, int) and not isinstance(scalar, bool):
         return np.dtype(np.int64)
-    return t._data.dtype
+    return dtype
 
 
 def cast(t: Tensor, dtype: np.dtype) -> Tensor:
     """``t`` converted to ``dtype``, differentiably (the gradient is cast back)."""
-    if t._data.dtype == dtype:
+    src = dtype_of(t)
+    if src == dtype:
         return t
     if t._rg and not _dtype.is_floating(dtype) and dtype.kind != "c":
-        return _wrap(t._data.astype(dtype))
-    return unary.cast(t, dtype=dtype, src=t._data.dtype)
+        return _wrap(_backend.astype(t._data, dtype))
+    return unary.cast(t, dtype=dtype, src=src)
 
 
 def floating(t: Tensor) -> Tensor:
     """``t`` itself if floating point, else converted to the default float dtype (as torch.exp
     of an integer tensor gives float32)."""
-    if _dtype.is_floating(t._data.dtype):
+    if is_floating_data(t._data):
         return t
     return cast(t, _dtype.get_default_dtype().np)
 

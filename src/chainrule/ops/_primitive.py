@@ -1,9 +1,15 @@
 """Primitives: a forward kernel on raw arrays and its derivative rules, side by side.
 
+A forward kernel is ``forward(xp, *arrays, **params) -> array``, where ``xp`` is the
+array namespace of the inputs' backend (NumPy, CuPy, array_api_strict), looked up once
+per call from the first input's array type; kernels use only the Array API's names on it
+and ``ops/kernels.py`` for what the Array API lacks.
+
 A rule is ``vjp(xp, g, saved, p, needs) -> tuple of input gradients``:
 
-- ``xp`` is the array namespace the rule must use for functions (``xp.exp``,
-  ``xp.where``): NumPy for a plain backward, chainrule's own tensor namespace under
+- ``xp`` is the namespace the rule must use for functions (``xp.exp``, ``xp.where``,
+  ``xp.sum``): its backend's array namespace (ops/namespace.py) for a plain backward,
+  chainrule's own tensor namespace under
   ``create_graph=True`` so that the backward pass is itself recorded. One rule
   therefore serves first and higher order.
 - ``g`` is the gradient of the output; ``saved`` what the primitive declared in
@@ -19,15 +25,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._backend import xp
+import numpy as np
+
+from .. import _backend
 from .._dtype import is_floating
 from ..autograd import engine, forward_ad, grad_mode
 from ..autograd.graph import Node
 from ..tensor import Tensor
 
 _new = object.__new__
-_ndarray = xp.ndarray
-_asarray = xp.asarray
+_ndarray = np.ndarray
+# each backend's array type -> its namespace, filled as backends load (_backend.on_load)
+_NAMESPACES: dict = {}
 _ONE = (True,)
 
 OUT = -1  # in a ``save`` spec: the primitive's output
@@ -129,12 +138,18 @@ def refresh_view(view: Tensor) -> None:
         if view._extra is not None and view._extra.no_grad_view:
             return
     else:
-        while type(vertex) is Node and vertex.prim.view:
-            vertex = vertex.edges[0]
+        # up to date when the chain of view nodes passes through the base's vertex (the
+        # base may itself be a view's output, with view nodes of its own further back)
         current = base.grad_fn if base.grad_fn is not None else base
+        while vertex is not current and type(vertex) is Node and vertex.prim.view:
+            vertex = vertex.edges[0]
         if vertex is current:
             return
     data = view._data
+    if not hasattr(data, "strides"):
+        raise NotImplementedError(
+            f"a view on {view.device} whose base changed in place: re-reading it needs memory "
+            f"strides, which this backend's arrays do not have; clone the view before the change")
     # an expanded view (stride 0) holds an element several times: re-read the elements
     # once, then expand them again
     expanded = 0 in data.strides and data.size > 1
@@ -166,6 +181,34 @@ def mark_no_grad_view(view: Tensor, source: Tensor, enabled: bool) -> None:
 view_position: Any = None  # set by ops/inplace.py: where a view's elements lie in its base
 
 
+def _add_backend(owner: _backend.Backend) -> None:
+    _NAMESPACES[owner.array_type] = owner.xp
+
+
+for _owner in _backend.BACKENDS.values():
+    _add_backend(_owner)
+_backend.on_load.append(_add_backend)
+
+
+def _namespace(prim: Primitive, inputs: tuple) -> Any:
+    """The namespace of the inputs' arrays, when the fast lookup in ``apply`` missed: a
+    NumPy subclass (memmap), or inputs on different devices (an error naming both)."""
+    owner = _backend.backend_of(inputs[0]._data)
+    first = _backend.device_of(inputs[0]._data)
+    for t in inputs[1:]:
+        where = _backend.device_of(t._data)
+        if where != first:
+            raise RuntimeError(
+                f"{prim.name}(): expected all tensors to be on the same device, but found at "
+                f"least two devices, {first} and {where}; move them with .to(device) first")
+    return owner.xp
+
+
+def _result_array(out: Any) -> Any:
+    """A kernel's result as an array: NumPy turns some 0-d results into scalars."""
+    return np.asarray(out) if isinstance(out, (np.generic, float, int, bool)) else out
+
+
 def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     """Run ``prim`` on tensors and, when a gradient is needed, record its node.
 
@@ -180,24 +223,36 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
         x = inputs[0]
         if enabled and x._base is not None:
             refresh_view(x)
-        out = prim.forward(x._data, **params)
+        try:
+            xp = _NAMESPACES[type(x._data)]
+        except KeyError:
+            xp = _namespace(prim, inputs)
+        out = prim.forward(xp, x._data, **params)
     elif count == 2:
         x, y = inputs
         if enabled and (x._base is not None or y._base is not None):
             refresh_view(x)
             refresh_view(y)
-        out = prim.forward(x._data, y._data, **params)
+        kind = type(x._data)
+        try:
+            if kind is not type(y._data):
+                raise KeyError(kind)  # different array types: different devices, or a subclass
+            xp = _NAMESPACES[kind]
+        except KeyError:
+            xp = _namespace(prim, inputs)
+        out = prim.forward(xp, x._data, y._data, **params)
     else:
         if enabled:
             for t in inputs:
                 refresh_view(t)
-        out = prim.forward(*[t._data for t in inputs], **params)
+        xp = _namespace(prim, inputs)
+        out = prim.forward(xp, *[t._data for t in inputs], **params)
     if prim.extras:
         out, by_products = out
     else:
         by_products = ()
     result = _new(Tensor)
-    result._data = out if type(out) is _ndarray else _asarray(out)
+    result._data = out if type(out) is _ndarray else _result_array(out)
     result.grad = result._base = result._extra = result.grad_fn = None
     result._rg = False
     if prim.view:

@@ -6,14 +6,12 @@ the broadcast shape and the engine sums them back to each input's shape.
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import kernels
 from ._primitive import ELEMENTWISE, OUT, primitive
 
 
 @primitive("add", broadcasts=True, jvp=ELEMENTWISE)
-def add(x, y):
+def add(xp, x, y):
     return x + y
 
 
@@ -23,7 +21,7 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("sub", broadcasts=True, jvp=ELEMENTWISE)
-def sub(x, y):
+def sub(xp, x, y):
     return x - y
 
 
@@ -34,7 +32,7 @@ def _(xp, g, saved, p, needs):
 
 # uses: x is read only for y's gradient and y only for x's
 @primitive("mul", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE, uses=((1,), (0,)))
-def mul(x, y):
+def mul(xp, x, y):
     return x * y
 
 
@@ -45,7 +43,7 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("div", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE, uses=((1,), None))
-def div(x, y):
+def div(xp, x, y):
     return x / y
 
 
@@ -58,8 +56,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("pow", save=(0, 1, OUT), broadcasts=True, jvp=ELEMENTWISE)
-def pow_(x, y):
-    return np.power(x, y)
+def pow_(xp, x, y):
+    return xp.pow(x, y)
 
 
 @pow_.defvjp
@@ -77,10 +75,10 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("div_rounded", broadcasts=True, backward_name="DivBackward1", jvp=ELEMENTWISE)
-def div_rounded(x, y, mode):
-    with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is +-inf or NaN, as PyTorch
+def div_rounded(xp, x, y, mode):
+    with kernels.quiet_division():  # x / 0 is +-inf or NaN, as PyTorch
         q = x / y
-    return np.trunc(q) if mode == "trunc" else np.floor(q)
+    return xp.trunc(q) if mode == "trunc" else xp.floor(q)
 
 
 @div_rounded.defvjp
@@ -91,13 +89,13 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("maximum", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE)
-def maximum(x, y):
-    return np.maximum(x, y)
+def maximum(xp, x, y):
+    return xp.maximum(x, y)
 
 
 @primitive("minimum", save=(0, 1), broadcasts=True, jvp=ELEMENTWISE)
-def minimum(x, y):
-    return np.minimum(x, y)
+def minimum(xp, x, y):
+    return xp.minimum(x, y)
 
 
 def _extremum_vjp(sign):
@@ -120,8 +118,8 @@ minimum.defvjp(_extremum_vjp(-1))
 
 
 @primitive("where", save=(0,), broadcasts=True, jvp=ELEMENTWISE)
-def where(condition, x, y):
-    return kernels.select(condition, x, y)
+def where(xp, condition, x, y):
+    return kernels.select(xp, condition, x, y)
 
 
 @where.defvjp
@@ -135,9 +133,12 @@ def _(xp, g, saved, p, needs):
 
 
 # --------------------------------------------------- tensor with a Python scalar
+# _KEEP_DTYPE: the result has the tensor's dtype, as PyTorch's (which computes bfloat16 with
+# a Python float in float32 and rounds once); NumPy gives float32 for bfloat16 with a float
 @primitive("add_scalar", backward_name="AddBackward0", jvp=ELEMENTWISE)
-def add_scalar(x, other):
-    return x + other
+def add_scalar(xp, x, other):
+    out = x + other
+    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # see _KEEP_DTYPE
 
 
 @add_scalar.defvjp
@@ -146,8 +147,9 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("rsub_scalar", backward_name="RsubBackward1", jvp=ELEMENTWISE)
-def rsub_scalar(x, other):
-    return other - x
+def rsub_scalar(xp, x, other):
+    out = other - x
+    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # see _KEEP_DTYPE
 
 
 @rsub_scalar.defvjp
@@ -156,8 +158,9 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("mul_scalar", backward_name="MulBackward0", jvp=ELEMENTWISE)
-def mul_scalar(x, other):
-    return x * other
+def mul_scalar(xp, x, other):
+    out = x * other
+    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # see _KEEP_DTYPE
 
 
 @mul_scalar.defvjp
@@ -166,8 +169,9 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("div_scalar", backward_name="DivBackward0", jvp=ELEMENTWISE)
-def div_scalar(x, other):
-    return x / other
+def div_scalar(xp, x, other):
+    out = x / other
+    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # see _KEEP_DTYPE
 
 
 @div_scalar.defvjp
@@ -176,8 +180,9 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("rdiv_scalar", save=(0,), backward_name="DivBackward0", jvp=ELEMENTWISE)
-def rdiv_scalar(x, other):
-    return other / x
+def rdiv_scalar(xp, x, other):
+    out = other / x
+    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # see _KEEP_DTYPE
 
 
 @rdiv_scalar.defvjp

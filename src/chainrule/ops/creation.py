@@ -6,28 +6,35 @@ from typing import Any
 
 import numpy as np
 
-from .. import _dtype
+from .. import _backend, _dtype
 from ..tensor import Tensor, _as_array, _wrap
-from ._convert import shape_arg
+from ._convert import constant_like, dtype_of, shape_arg
 
 
-def _finish(array: Any, requires_grad: bool) -> Tensor:
-    out = _wrap(array)
+def _finish(array: Any, requires_grad: bool, device: Any = None) -> Tensor:
+    """A tensor of a host array, on ``device`` (None: the default device)."""
+    out = _wrap(_place(array, device))
     if requires_grad:
         out.requires_grad_(True)
     return out
 
 
+def _place(array: Any, device: Any) -> Any:
+    """``array`` (a NumPy array, or an array of any backend) moved to ``device``, the default
+    device when None. Factories fill arrays on the host and move them: random samples are
+    then the same on every device for the same seed."""
+    if device is None:
+        target = _backend.get_default_device()
+        if target is _backend.CPU and type(array) is np.ndarray:
+            return array
+    else:
+        target = _backend.resolve(device)
+        _backend.check_available(target)
+    return _backend.to_device(array, target)
+
+
 def _float_dtype(dtype: Any) -> np.dtype:
     return _dtype.get_default_dtype().np if dtype is None else _dtype.to_numpy_dtype(dtype)
-
-
-def _check_device(device: Any) -> None:
-    if device is not None and str(device) not in ("cpu", "cpu:0"):
-        raise RuntimeError(
-            f"device '{device}' is not available: this chainrule build runs on the CPU "
-            f"(leave device out, or pass device='cpu')"
-        )
 
 
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
@@ -37,22 +44,22 @@ def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: b
     >>> chainrule.tensor([[1, 2], [3, 4]]).dtype
     chainrule.int64
     """
-    _check_device(device)
     array = _as_array(data, dtype)
     if isinstance(data, Tensor) or array is data or getattr(array, "base", None) is not None:
-        array = array.copy()
-    return _finish(array, requires_grad)
+        array = _backend.copy(array)
+    if device is None and isinstance(data, Tensor):
+        device = data.device  # a tensor's copy stays on its device, as PyTorch's
+    return _finish(array, requires_grad, device)
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """A tensor sharing ``data``'s memory where possible (arrays, tensors), else a copy."""
-    _check_device(device)
     if isinstance(data, Tensor):
-        return data if dtype is None else data.to(dtype)
+        return data.to(device=device, dtype=dtype)
     if isinstance(data, np.ndarray):
-        return _wrap(data if dtype is None else data.astype(_dtype.to_numpy_dtype(dtype),
-                                                            copy=False))
-    return _wrap(_as_array(data, dtype))
+        return _wrap(_place(data if dtype is None else
+                            data.astype(_dtype.to_numpy_dtype(dtype), copy=False), device))
+    return _wrap(_place(_as_array(data, dtype), device))
 
 
 asarray = as_tensor
@@ -68,26 +75,22 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    _check_device(device)
-    return _finish(np.zeros(shape_arg(size), dtype=_float_dtype(dtype)), requires_grad)
+    return _finish(np.zeros(shape_arg(size), dtype=_float_dtype(dtype)), requires_grad, device)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    _check_device(device)
-    return _finish(np.ones(shape_arg(size), dtype=_float_dtype(dtype)), requires_grad)
+    return _finish(np.ones(shape_arg(size), dtype=_float_dtype(dtype)), requires_grad, device)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor (NumPy's ``empty``)."""
-    _check_device(device)
-    return _finish(np.empty(shape_arg(size), dtype=_float_dtype(dtype)), requires_grad)
+    return _finish(np.empty(shape_arg(size), dtype=_float_dtype(dtype)), requires_grad, device)
 
 
 def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value``; its dtype follows the value as in PyTorch."""
-    _check_device(device)
     if dtype is None:
         if isinstance(fill_value, bool):
             np_dtype = np.dtype(np.bool_)
@@ -97,14 +100,13 @@ def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
             np_dtype = _dtype.get_default_dtype().np
     else:
         np_dtype = _dtype.to_numpy_dtype(dtype)
-    return _finish(np.full(shape_arg((size,)), fill_value, dtype=np_dtype), requires_grad)
+    return _finish(np.full(shape_arg((size,)), fill_value, dtype=np_dtype), requires_grad, device)
 
 
 def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
            device: Any = None, requires_grad: bool = False) -> Tensor:
     """Values from ``start`` (inclusive) to ``end`` (exclusive) by ``step``; int64 when all
     arguments are integers, else float32."""
-    _check_device(device)
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -114,55 +116,55 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
         np_dtype = _dtype.to_numpy_dtype(dtype)
     if step == 0:
         raise RuntimeError("arange(): step must be nonzero")
-    return _finish(np.arange(start, end, step).astype(np_dtype), requires_grad)
+    return _finish(np.arange(start, end, step).astype(np_dtype), requires_grad, device)
 
 
 def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
              requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
-    _check_device(device)
     return _finish(np.linspace(start, end, steps, dtype=np.float64).astype(_float_dtype(dtype)),
-                   requires_grad)
+                   requires_grad, device)
 
 
 def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
         requires_grad: bool = False) -> Tensor:
     """The identity matrix (n x m)."""
-    _check_device(device)
-    return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+    return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad, device)
 
 
 def _like(input: Tensor, dtype: Any) -> tuple:
-    return input._data.shape, (input._data.dtype if dtype is None else
+    return input._data.shape, (dtype_of(input) if dtype is None else
                                _dtype.to_numpy_dtype(dtype))
+
+
+def _like_device(input: Tensor, device: Any) -> Any:
+    """``*_like`` factories put the result on the input's device unless told otherwise."""
+    return input.device if device is None and type(input._data) is not np.ndarray else device
 
 
 def zeros_like(input: Tensor, *, dtype: Any = None, device: Any = None,
                requires_grad: bool = False) -> Tensor:
-    _check_device(device)
     shape, np_dtype = _like(input, dtype)
-    return _finish(np.zeros(shape, dtype=np_dtype), requires_grad)
+    return _finish(np.zeros(shape, dtype=np_dtype), requires_grad, _like_device(input, device))
 
 
 def ones_like(input: Tensor, *, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
-    _check_device(device)
     shape, np_dtype = _like(input, dtype)
-    return _finish(np.ones(shape, dtype=np_dtype), requires_grad)
+    return _finish(np.ones(shape, dtype=np_dtype), requires_grad, _like_device(input, device))
 
 
 def empty_like(input: Tensor, *, dtype: Any = None, device: Any = None,
                requires_grad: bool = False) -> Tensor:
-    _check_device(device)
     shape, np_dtype = _like(input, dtype)
-    return _finish(np.empty(shape, dtype=np_dtype), requires_grad)
+    return _finish(np.empty(shape, dtype=np_dtype), requires_grad, _like_device(input, device))
 
 
 def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
-    _check_device(device)
     shape, np_dtype = _like(input, dtype)
-    return _finish(np.full(shape, fill_value, dtype=np_dtype), requires_grad)
+    return _finish(np.full(shape, fill_value, dtype=np_dtype), requires_grad,
+                   _like_device(input, device))
 
 
 # ------------------------------------------------------------------ randomness
@@ -199,7 +201,7 @@ class Generator:
         return _wrap(np.frombuffer(raw, dtype=np.uint8).copy())
 
     def set_state(self, new_state: Tensor) -> None:
-        raw = bytes(np.asarray(new_state._data, dtype=np.uint8))
+        raw = bytes(np.asarray(_backend.to_numpy(new_state._data), dtype=np.uint8))
         words = [int.from_bytes(raw[i:i + 16], "little") for i in range(0, 64, 16)]
         self._rng.bit_generator.state = {
             "bit_generator": "PCG64",
@@ -210,10 +212,14 @@ class Generator:
 
 
 default_generator = Generator().manual_seed(0)
+# CUDA tensors' generator (chainrule.cuda.manual_seed): PyTorch keeps one per device type, so
+# seeding CUDA leaves the CPU's stream as it was
+cuda_generator = Generator().manual_seed(0)
 
 
 def manual_seed(seed: int) -> Generator:
-    """Seed chainrule's default generator; random factories become reproducible."""
+    """Seed chainrule's default generator and CUDA's; random factories become reproducible."""
+    cuda_generator.manual_seed(seed)
     return default_generator.manual_seed(seed)
 
 
@@ -233,26 +239,28 @@ def set_rng_state(new_state: Tensor) -> None:
     default_generator.set_state(new_state)
 
 
-def _rng(generator: Generator | None) -> np.random.Generator:
-    return (generator or default_generator)._rng
+def _rng(generator: Generator | None, device: Any = None) -> np.random.Generator:
+    """The generator to draw from: the given one, else that of the device's type."""
+    if generator is not None:
+        return generator._rng
+    where = _backend.get_default_device() if device is None else _backend.resolve(device)
+    return (cuda_generator if where.type == "cuda" else default_generator)._rng
 
 
 def rand(*size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    _check_device(device)
     np_dtype = _float_dtype(dtype)
-    sample = _rng(generator).random(shape_arg(size), dtype=np.float64).astype(np_dtype)
-    return _finish(sample, requires_grad)
+    sample = _rng(generator, device).random(shape_arg(size), dtype=np.float64).astype(np_dtype)
+    return _finish(sample, requires_grad, device)
 
 
 def randn(*size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples."""
-    _check_device(device)
     np_dtype = _float_dtype(dtype)
-    sample = _rng(generator).standard_normal(shape_arg(size)).astype(np_dtype)
-    return _finish(sample, requires_grad)
+    sample = _rng(generator, device).standard_normal(shape_arg(size)).astype(np_dtype)
+    return _finish(sample, requires_grad, device)
 
 
 def randint(low: int, high: int | None = None, size: Any = None, *,
@@ -265,41 +273,39 @@ def randint(low: int, high: int | None = None, size: Any = None, *,
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
-    _check_device(device)
     np_dtype = np.dtype(np.int64) if dtype is None else _dtype.to_numpy_dtype(dtype)
-    sample = _rng(generator).integers(low, high, size=tuple(size)).astype(np_dtype)
-    return _finish(sample, requires_grad)
+    sample = _rng(generator, device).integers(low, high, size=tuple(size)).astype(np_dtype)
+    return _finish(sample, requires_grad, device)
 
 
 def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None,
              device: Any = None) -> Tensor:
     """A random permutation of 0..n-1."""
-    _check_device(device)
     np_dtype = np.dtype(np.int64) if dtype is None else _dtype.to_numpy_dtype(dtype)
-    return _wrap(_rng(generator).permutation(n).astype(np_dtype))
+    return _finish(_rng(generator, device).permutation(n).astype(np_dtype), False, device)
 
 
 def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *,
            generator: Generator | None = None, dtype: Any = None) -> Tensor:
     """Normal samples with the given mean and std (numbers or tensors, broadcast)."""
-    mean_data = mean._data if isinstance(mean, Tensor) else mean
-    std_data = std._data if isinstance(std, Tensor) else std
+    mean_data = _backend.to_numpy(mean._data) if isinstance(mean, Tensor) else mean
+    std_data = _backend.to_numpy(std._data) if isinstance(std, Tensor) else std
     if size is None:
         size = np.broadcast_shapes(np.shape(mean_data), np.shape(std_data))
     like = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
-    np_dtype = like._data.dtype if like is not None and dtype is None else _float_dtype(dtype)
+    np_dtype = dtype_of(like) if like is not None and dtype is None else _float_dtype(dtype)
     sample = _rng(generator).normal(mean_data, std_data, size=tuple(size)).astype(np_dtype)
-    return _wrap(sample)
+    return _finish(sample, False, None if like is None else like.device)
 
 
 def rand_like(input: Tensor, *, dtype: Any = None, generator: Generator | None = None) -> Tensor:
     shape, np_dtype = _like(input, dtype)
-    return _wrap(_rng(generator).random(shape).astype(np_dtype))
+    return _finish(_rng(generator, input.device).random(shape).astype(np_dtype), False, input.device)
 
 
 def randn_like(input: Tensor, *, dtype: Any = None, generator: Generator | None = None) -> Tensor:
     shape, np_dtype = _like(input, dtype)
-    return _wrap(_rng(generator).standard_normal(shape).astype(np_dtype))
+    return _finish(_rng(generator, input.device).standard_normal(shape).astype(np_dtype), False, input.device)
 
 
 def randint_like(input: Tensor, low: int, high: int | None = None, *, dtype: Any = None,
@@ -307,7 +313,8 @@ def randint_like(input: Tensor, low: int, high: int | None = None, *, dtype: Any
     if high is None:
         low, high = 0, low
     shape, np_dtype = _like(input, dtype)
-    return _wrap(_rng(generator).integers(low, high, size=shape).astype(np_dtype))
+    return _finish(_rng(generator, input.device).integers(low, high, size=shape).astype(np_dtype), False,
+                   input.device)
 
 
 def bernoulli(input: Tensor, p: float | None = None, *,
@@ -317,16 +324,16 @@ def bernoulli(input: Tensor, p: float | None = None, *,
 
     >>> chainrule.bernoulli(chainrule.full((4,), 0.5))
     """
-    probabilities = input._data if p is None else p
-    sample = _rng(generator).random(input._data.shape) < probabilities
-    return _wrap(sample.astype(input._data.dtype))
+    probabilities = _backend.to_numpy(input._data) if p is None else p
+    sample = _rng(generator, input.device).random(input._data.shape) < probabilities
+    return _finish(sample.astype(dtype_of(input)), False, input.device)
 
 
 # ------------------------------------------------------------------ in-place random fills
 def _fill_random(self: Tensor, sample: np.ndarray, op: str) -> Tensor:
     from . import inplace
 
-    values = _wrap(sample.astype(self._data.dtype, copy=False))
+    values = constant_like(sample, dtype_of(self), self)
     return inplace.assign(self, lambda old: inplace.overwrite(old, values), op)
 
 
@@ -336,28 +343,28 @@ def uniform_(self: Tensor, from_: float = 0.0, to: float = 1.0, *,
 
     >>> w = chainrule.empty(3, 4).uniform_(-0.1, 0.1)
     """
-    sample = _rng(generator).uniform(from_, to, size=self._data.shape)
+    sample = _rng(generator, self.device).uniform(from_, to, size=self._data.shape)
     return _fill_random(self, sample, "uniform_")
 
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *,
             generator: Generator | None = None) -> Tensor:
     """Fill with normal samples of the given mean and std."""
-    return _fill_random(self, _rng(generator).normal(mean, std, size=self._data.shape),
+    return _fill_random(self, _rng(generator, self.device).normal(mean, std, size=self._data.shape),
                         "normal_")
 
 
 def bernoulli_(self: Tensor, p: float = 0.5, *, generator: Generator | None = None) -> Tensor:
     """Fill with 1 (probability ``p``) or 0."""
-    p_data = p._data if isinstance(p, Tensor) else p
-    sample = _rng(generator).random(self._data.shape) < p_data
+    p_data = _backend.to_numpy(p._data) if isinstance(p, Tensor) else p
+    sample = _rng(generator, self.device).random(self._data.shape) < p_data
     return _fill_random(self, sample, "bernoulli_")
 
 
 def exponential_(self: Tensor, lambd: float = 1.0, *,
                  generator: Generator | None = None) -> Tensor:
     """Fill with exponential samples of rate ``lambd``."""
-    sample = _rng(generator).exponential(1.0 / lambd, size=self._data.shape)
+    sample = _rng(generator, self.device).exponential(1.0 / lambd, size=self._data.shape)
     return _fill_random(self, sample, "exponential_")
 
 
@@ -368,5 +375,5 @@ def random_(self: Tensor, from_: int = 0, to: int | None = None, *,
         if from_ == 0:
             raise NotImplementedError("random_() without bounds is not supported; pass `to`")
         from_, to = 0, from_
-    sample = _rng(generator).integers(from_, to, size=self._data.shape)
+    sample = _rng(generator, self.device).integers(from_, to, size=self._data.shape)
     return _fill_random(self, sample, "random_")

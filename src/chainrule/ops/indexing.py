@@ -8,19 +8,15 @@ primitive below for tensors.
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import kernels
 from ._primitive import LINEAR, primitive
 
 
 @primitive("getitem", view=True, backward_name="IndexBackward0", jvp=LINEAR)
-def getitem(x, index, shape):
-    out = x[index]
-    if type(out) is not np.ndarray:
-        # every dim took an integer: NumPy hands back a scalar copy, PyTorch a 0-d view
-        out = x[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
-    return out
+def getitem(xp, x, index, shape):
+    # with an Ellipsis, as the Array API asks; NumPy then gives a 0-d view where every dim
+    # takes an integer (a scalar copy without), as PyTorch
+    return x[kernels.full_index(index)]
 
 
 def _getitem_vjp(xp, g, saved, p, needs):
@@ -33,27 +29,28 @@ getitem.defvjp(_getitem_vjp)
 # integer or boolean array indices copy instead of viewing; the copy is contiguous, as
 # PyTorch's (NumPy may put the indexed dims first in memory), so that later views match
 @primitive("getitem_copy", backward_name="IndexBackward0", jvp=LINEAR)
-def getitem_copy(x, index, shape):
-    out = x[index]
-    return out if out.flags.c_contiguous else out.copy()  # copy(): C order
+def getitem_copy(xp, x, index, shape):
+    return kernels.contiguous(xp, kernels.advanced_index(xp, x, index))
 
 
 getitem_copy.defvjp(_getitem_vjp)
 
 
 @primitive("index_add", backward_name="IndexPutBackward0", jvp=LINEAR)
-def index_add(values, shape, index):
-    return kernels.index_add(shape, index, values)
+def index_add(xp, values, shape, index):
+    return kernels.index_add(xp, shape, index, values)
 
 
 @index_add.defvjp
 def _(xp, g, saved, p, needs):
-    return (g[p["index"]],)
+    index = p["index"]
+    return (g[kernels.full_index(index)] if kernels.is_basic(index) else
+            xp.advanced_index(g, index),)
 
 
 @primitive("gather", jvp=LINEAR)
-def gather(x, axis, index, shape):
-    return kernels.gather(x, axis, index)
+def gather(xp, x, axis, index, shape):
+    return kernels.gather(xp, x, axis, index)
 
 
 @gather.defvjp
@@ -65,8 +62,8 @@ def _(xp, g, saved, p, needs):
 # ``src_shape`` is for the rule: src may be larger than index, and only its leading part
 # (index's shape) is read, so its gradient is zero-padded back to src's shape
 @primitive("scatter_add", jvp=LINEAR)
-def scatter_add(base, src, axis, index, src_shape):
-    return kernels.scatter_add(base, axis, index, src)
+def scatter_add(xp, base, src, axis, index, src_shape):
+    return kernels.scatter_add(xp, base, axis, index, src)
 
 
 @scatter_add.defvjp
@@ -76,8 +73,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("scatter", jvp=LINEAR)
-def scatter(base, src, axis, index, src_shape):
-    return kernels.scatter(base, axis, index, src)
+def scatter(xp, base, src, axis, index, src_shape):
+    return kernels.scatter(xp, base, axis, index, src)
 
 
 @scatter.defvjp

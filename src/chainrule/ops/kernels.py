@@ -1,26 +1,119 @@
 """Array kernels the Array API lacks; the one place with backend-specific code.
 
-Each takes and returns backend arrays. A new backend (CuPy) supplies its own versions
-of these functions and nothing else.
+Each kernel takes the array namespace ``xp`` first and backend arrays after it. Most
+have a NumPy version (the fast path, tried first) and a version in Array API terms that
+serves CuPy and array_api_strict; the kernels listed in ``BACKEND_SPECIFIC`` have no
+Array API version at all: they run on NumPy and CuPy only, and on any other backend
+raise ``MissingKernel`` (the op suite's strict run skips the cases that reach one, and
+tests them on NumPy).
 """
 
 from __future__ import annotations
 
 import ctypes
 import glob
+import importlib
 import math
 import os
 from typing import Any
 
 import numpy as np
 
+from .. import _backend, _dtype
+
+# kernel -> why it needs backend-specific code; each has a NumPy and a CuPy version
+BACKEND_SPECIFIC = {
+    "erf": "the Array API has no error function (NumPy: math.erf per element; CuPy: "
+           "cupyx.scipy.special.erf)",
+    "index_add": "adding at integer-array positions that may repeat needs an unbuffered "
+                 "scatter-add (np.add.at, cupyx.scatter_add); the Array API has none",
+    "scatter_add": "the same unbuffered scatter-add along an axis",
+    "scatter": "writing at integer-array positions (the Array API's __setitem__ takes no "
+               "integer arrays)",
+    "advanced_index": "reading at integer arrays mixed with slices, or at boolean masks, "
+                      "as NumPy/PyTorch index (the Array API allows integer arrays only "
+                      "alongside integers)",
+}
+
+
+class MissingKernel(NotImplementedError):
+    """A backend-specific kernel has no version for this backend."""
+
+    def __init__(self, kernel: str, xp: Any) -> None:
+        self.kernel = kernel
+        super().__init__(f"{kernel}: no {xp.__name__} version of this backend-specific kernel "
+                         f"({BACKEND_SPECIFIC[kernel]}); it runs on NumPy (cpu) and CuPy (cuda)")
+
+
+def _is_cupy(xp: Any) -> bool:
+    # the CUDA backend's namespace is array_api_compat.cupy (CuPy with the Array API's names)
+    return xp.__name__.endswith("cupy")
+
+
+def _cupy(module: str = "cupy") -> Any:
+    """CuPy itself, or one of its modules (imported only when a CUDA tensor needs it)."""
+    return importlib.import_module(module)
+
+
+def native_dtype(xp: Any, np_dtype: Any) -> Any:
+    """The dtype object of ``xp``'s backend for a NumPy dtype (the same object for NumPy
+    and CuPy, array_api_strict's own for it)."""
+    if xp is np:
+        return np_dtype
+    return _backend.BY_NAMESPACE[xp].native_dtype(_dtype.to_numpy_dtype(np_dtype))
+
+
+def astype(xp: Any, x: Any, np_dtype: Any) -> Any:
+    """A copy of ``x`` converted to ``np_dtype``'s counterpart on ``x``'s backend."""
+    if xp is np:
+        return x.astype(np_dtype)
+    return xp.astype(x, native_dtype(xp, np_dtype))
+
+
+_BFLOAT16 = _dtype.bfloat16.np
+FLOAT32 = np.dtype(np.float32)  # what bfloat16 is accumulated in (accumulate_wide)
+
+
+def accumulate_wide(xp: Any, x: Any) -> Any:
+    """The dtype to round a reduction's (or softmax's) result back to when ``x`` must be
+    computed in float32 (bfloat16: PyTorch accumulates it in float32), else None."""
+    return _BFLOAT16 if xp is np and x.dtype == _BFLOAT16 else None
+
+
+def quiet_division() -> Any:
+    """A context in which x / 0 and 0 / 0 give inf and NaN without NumPy's warnings (PyTorch
+    gives no warning; array_api_strict computes with NumPy, CuPy never warns)."""
+    return np.errstate(divide="ignore", invalid="ignore")
+
+
+def sigmoid(xp: Any, x: Any) -> Any:
+    """1/(1+e^-x) for x >= 0 and e^x/(1+e^x) for x < 0, with e = e^-|x|: no overflow on
+    either side."""
+    if xp is np:
+        # written with out= to make four passes over memory rather than nine
+        e = np.empty_like(x)
+        np.abs(x, out=e)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        out = np.where(x >= 0, 1.0, e)
+        e += 1
+        return np.divide(out, e, out=out)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (e + 1)
+
+
 _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 
 
-def erf(x: Any) -> Any:
-    """The error function, elementwise (NumPy has none; math.erf is exact to float64)."""
-    # frompyfunc gives an object array, or a bare Python float for a 0-d input
-    return np.asarray(_erf_scalar(x), dtype=x.dtype)
+def erf(xp: Any, x: Any) -> Any:
+    """The error function, elementwise (backend-specific: BACKEND_SPECIFIC)."""
+    if xp is np:
+        # math.erf is exact to float64; frompyfunc gives an object array, or a bare Python
+        # float for a 0-d input
+        return np.asarray(_erf_scalar(x), dtype=x.dtype)
+    if _is_cupy(xp):
+        return _cupy("cupyx.scipy.special").erf(x)
+    raise MissingKernel("erf", xp)
 
 
 # integer types of each width: ``select`` moves float bits through them unchanged
@@ -29,13 +122,15 @@ _BITS = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 _SELECT_MIN_SIZE = 1 << 13
 
 
-def select(condition: Any, x: Any, y: Any) -> Any:
-    """``np.where(condition, x, y)``, branch-free for a large boolean condition.
+def select(xp: Any, condition: Any, x: Any, y: Any) -> Any:
+    """``xp.where(condition, x, y)``; on NumPy, branch-free for a large boolean condition.
 
     np.where branches per element: on a random mask (relu's backward) it runs ~4 ms per
     million floats against ~0.5 ms here. The bits are picked with an all-ones/all-zeros
     mask m, ``y ^ ((x ^ y) & m)``, so every value (inf, NaN, -0.0) comes through exactly.
     """
+    if xp is not np:
+        return xp.where(condition, x, y)
     if getattr(condition, "size", 0) < _SELECT_MIN_SIZE or condition.dtype != np.bool_:
         return np.where(condition, x, y)
     dtype = np.result_type(x, y)
@@ -53,38 +148,73 @@ def select(condition: Any, x: Any, y: Any) -> Any:
     return picked.view(dtype)
 
 
-def index_add(shape: tuple, index: Any, values: Any) -> Any:
-    """Zeros of ``shape`` with ``values`` added at ``index`` (repeated indices accumulate)."""
-    out = np.zeros(shape, dtype=values.dtype)
+def full_index(index: Any) -> tuple:
+    """A basic index with a trailing Ellipsis: the Array API requires every axis to be
+    indexed (or an Ellipsis), where NumPy fills the rest with ``:``. NumPy then also gives
+    a 0-d array, never a scalar, when every axis takes an integer."""
+    if not isinstance(index, tuple):
+        return (index,) if index is Ellipsis else (index, Ellipsis)
+    return index if any(item is Ellipsis for item in index) else (*index, Ellipsis)
+
+
+def advanced_index(xp: Any, x: Any, index: Any) -> Any:
+    """``x[index]`` with integer arrays or boolean masks (backend-specific)."""
+    if xp is np or _is_cupy(xp):
+        return x[index]
+    raise MissingKernel("advanced_index", xp)
+
+
+def index_add(xp: Any, shape: tuple, index: Any, values: Any) -> Any:
+    """Zeros of ``shape`` with ``values`` added at ``index`` (repeated indices accumulate);
+    backend-specific unless ``index`` is basic (no position can repeat)."""
+    out = xp.zeros(shape, dtype=values.dtype)
     if is_basic(index):
+        index = full_index(index)
+        if any(item is None for item in index):
+            # the Array API's __setitem__ takes no None: drop the axes None added
+            index = tuple(item for item in index if item is not None)
+            values = xp.reshape(values, out[index].shape)
         out[index] = values
-    else:
+    elif xp is np:
         np.add.at(out, index, values)
+    elif _is_cupy(xp):
+        _cupy("cupyx").scatter_add(out, index, values)
+    else:
+        raise MissingKernel("index_add", xp)
     return out
 
 
-def gather(x: Any, axis: int, index: Any) -> Any:
+def gather(xp: Any, x: Any, axis: int, index: Any) -> Any:
     """``x`` read at ``index`` along ``axis`` (torch.gather: index may be smaller than x)."""
     x = x[tuple(slice(0, n) if d != axis else slice(None) for d, n in enumerate(index.shape))]
-    return np.take_along_axis(x, index, axis=axis)
+    return xp.take_along_axis(x, index, axis=axis)
 
 
-def scatter_add(base: Any, axis: int, index: Any, src: Any) -> Any:
+def scatter_add(xp: Any, base: Any, axis: int, index: Any, src: Any) -> Any:
     """A copy of ``base`` with ``src`` added at ``index`` along ``axis`` (torch.scatter_add)."""
+    if xp is not np and not _is_cupy(xp):
+        raise MissingKernel("scatter_add", xp)
     out = base.copy()
-    np.add.at(out, _scatter_index(index, axis), src[tuple(slice(0, n) for n in index.shape)])
+    positions = _scatter_index(xp, index, axis)
+    picked = src[tuple(slice(0, n) for n in index.shape)]
+    if xp is np:
+        np.add.at(out, positions, picked)
+    else:
+        _cupy("cupyx").scatter_add(out, positions, picked)
     return out
 
 
-def scatter(base: Any, axis: int, index: Any, src: Any) -> Any:
+def scatter(xp: Any, base: Any, axis: int, index: Any, src: Any) -> Any:
     """A copy of ``base`` with ``src`` written at ``index`` along ``axis`` (torch.scatter)."""
+    if xp is not np and not _is_cupy(xp):
+        raise MissingKernel("scatter", xp)
     out = base.copy()
-    out[_scatter_index(index, axis)] = src[tuple(slice(0, n) for n in index.shape)]
+    out[_scatter_index(xp, index, axis)] = src[tuple(slice(0, n) for n in index.shape)]
     return out
 
 
-def _scatter_index(index: Any, axis: int) -> tuple:
-    grids = list(np.indices(index.shape, sparse=True))
+def _scatter_index(xp: Any, index: Any, axis: int) -> tuple:
+    grids = list((np if xp is np else _cupy()).indices(index.shape, sparse=True))
     grids[axis] = index
     return tuple(grids)
 
@@ -96,14 +226,86 @@ def is_basic(index: Any) -> bool:
                for item in items)
 
 
-def pad(x: Any, widths: tuple, value: float) -> Any:
+def pad(xp: Any, x: Any, widths: tuple, value: float) -> Any:
     """Constant padding with ``(before, after)`` per axis; negative widths crop instead."""
     crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(widths, x.shape))
     x = x[crop]
     grow = tuple((max(lo, 0), max(hi, 0)) for lo, hi in widths)
     if not any(lo or hi for lo, hi in grow):
+        return copy(xp, x)
+    if xp is np:
+        return np.pad(x, grow, mode="constant", constant_values=value)
+    shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, grow))
+    out = xp.full(shape, value, dtype=x.dtype)
+    out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape, grow))] = x
+    return out
+
+
+def copy(xp: Any, x: Any) -> Any:
+    """A copy of ``x`` that owns its memory (in C order where arrays have a layout)."""
+    if xp is np or _is_cupy(xp):
         return x.copy()
-    return np.pad(x, grow, mode="constant", constant_values=value)
+    return xp.asarray(x, copy=True)
+
+
+def is_contiguous(xp: Any, x: Any) -> bool:
+    """Whether ``x`` is in C order (always, for backends without a memory layout)."""
+    return x.flags.c_contiguous if xp is np or _is_cupy(xp) else True
+
+
+def contiguous(xp: Any, x: Any) -> Any:
+    """``x`` in C order, as PyTorch lays out the results of most ops (later views of it then
+    share memory where PyTorch's do); backends without a memory layout return ``x``."""
+    if xp is np or _is_cupy(xp):
+        return x if x.flags.c_contiguous else x.copy()  # copy(): C order (0-d stays 0-d)
+    return x
+
+
+def can_view(xp: Any, x: Any, shape: tuple) -> bool:
+    """Whether ``x`` can be reshaped to ``shape`` without a copy (always, without layouts)."""
+    if xp is not np and not _is_cupy(xp):
+        return True
+    if x.flags.c_contiguous:
+        return True
+    try:
+        xp.reshape(x, shape, copy=False)
+    except (ValueError, AttributeError):
+        return False
+    return True
+
+
+def cumsum(xp: Any, x: Any, axis: int) -> Any:
+    """The running sum along ``axis`` (the Array API's cumulative_sum; CuPy calls it cumsum)."""
+    if xp is np or _is_cupy(xp):
+        return (np if xp is np else _cupy()).cumsum(x, axis=axis)
+    return xp.cumulative_sum(x, axis=axis)
+
+
+def einsum(xp: Any, spec: str, *operands: Any) -> Any:
+    """Einstein summation over an explicit ``spec`` ('ij,jk->ik': no '...', output given).
+
+    NumPy and CuPy have einsum; in Array API terms every operand is laid out over all the
+    letters (missing ones as size-1 axes), the operands multiplied with broadcasting and
+    the letters not in the output summed away: more memory, the same sums.
+    """
+    if xp is np:
+        return np.einsum(spec, *operands, optimize=len(operands) > 2)
+    if _is_cupy(xp):
+        return _cupy().einsum(spec, *operands)
+    inputs, output = spec.split("->")
+    terms = inputs.split(",")
+    letters = output + "".join(sorted(set("".join(terms)) - set(output)))
+    product = None
+    for term, x in zip(terms, operands):
+        # a letter repeated within one operand is a diagonal: not used by chainrule's ops
+        order = tuple(term.index(c) for c in letters if c in term)
+        laid = xp.permute_dims(x, order)
+        shape = tuple(x.shape[term.index(c)] if c in term else 1 for c in letters)
+        laid = xp.reshape(laid, shape)
+        product = laid if product is None else product * laid
+    summed = tuple(range(len(output), len(letters)))
+    return xp.sum(product, axis=summed) if summed else product
+
 
 
 # ------------------------------------------------------------------ sliding windows
@@ -113,27 +315,32 @@ def windows_out(size: int, kernel: int, dilation: int, stride: int) -> int:
     return (size - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def im2col(x: Any, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple,
+def im2col(xp: Any, x: Any, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple,
            value: float) -> Any:
     """(N, C, H, W) -> (N, C*kh*kw, L): each window of the padded image as a column (F.unfold).
 
     ``padding`` is ((top, bottom), (left, right)), filled with ``value``; a negative width
-    crops. The windows are a strided view of the image; the reshape into columns copies.
+    crops. On NumPy and CuPy the windows are a strided view of the image and the reshape
+    into columns copies; elsewhere one strided slice per kernel offset is stacked.
     """
     (kh, kw), (dh, dw), (sh, sw) = kernel_size, dilation, stride
     if any(p for pair in padding for p in pair):
-        x = pad(x, ((0, 0), (0, 0)) + tuple(padding), value)
+        x = pad(xp, x, ((0, 0), (0, 0)) + tuple(padding), value)
     n, c, h, w = x.shape
     oh, ow = windows_out(h, kh, dh, sh), windows_out(w, kw, dw, sw)
-    s_n, s_c, s_h, s_w = x.strides
-    windows = np.lib.stride_tricks.as_strided(
-        x, (n, c, kh, kw, oh, ow), (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w),
-        writeable=False)
-    return windows.reshape(n, c * kh * kw, oh * ow)
+    if xp is np or _is_cupy(xp):
+        s_n, s_c, s_h, s_w = x.strides
+        windows = (np if xp is np else _cupy()).lib.stride_tricks.as_strided(
+            x, (n, c, kh, kw, oh, ow), (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w),
+            **({"writeable": False} if xp is np else {}))
+        return windows.reshape(n, c * kh * kw, oh * ow)
+    taps = [x[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            for i in range(kh) for j in range(kw)]
+    return xp.reshape(xp.stack(taps, axis=2), (n, c * kh * kw, oh * ow))
 
 
-def col2im(cols: Any, size: tuple, kernel_size: tuple, dilation: tuple, padding: tuple,
-           stride: tuple) -> Any:
+def col2im(xp: Any, cols: Any, size: tuple, kernel_size: tuple, dilation: tuple,
+           padding: tuple, stride: tuple) -> Any:
     """(N, C*kh*kw, L) -> (N, C, H, W): every column added back where its window lies (F.fold).
 
     One strided slice-add per kernel offset (kh*kw of them); overlapping windows sum.
@@ -143,14 +350,15 @@ def col2im(cols: Any, size: tuple, kernel_size: tuple, dilation: tuple, padding:
     n, ckk, _ = cols.shape
     hp, wp = size[0] + top + bottom, size[1] + left + right
     oh, ow = windows_out(hp, kh, dh, sh), windows_out(wp, kw, dw, sw)
-    cols = cols.reshape(n, ckk // (kh * kw), kh, kw, oh, ow)
+    cols = xp.reshape(cols, (n, ckk // (kh * kw), kh, kw, oh, ow))
     # a negative bottom/right width cropped the image in im2col: those pixels get zeros
-    out = np.zeros((n, cols.shape[1], max(hp, top + size[0]), max(wp, left + size[1])),
+    out = xp.zeros((n, cols.shape[1], max(hp, top + size[0]), max(wp, left + size[1])),
                    dtype=cols.dtype)
     for i in range(kh):
         rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
         for j in range(kw):
-            out[:, :, rows, j * dw:j * dw + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
+            window = (slice(None), slice(None), rows, slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
+            out[window] += cols[:, :, i, j, :, :]
     return out[:, :, top:top + size[0], left:left + size[1]]
 
 
@@ -191,6 +399,8 @@ def axpy(y: Any, alpha: float, x: Any) -> bool:
     NumPy needs a temporary for ``alpha * x`` and two passes over memory (72 us against
     26 us on 400k float32); BLAS axpy reads x and y once.
     """
+    if type(y) is not np.ndarray:
+        return False  # NumPy's BLAS only
     routine = _AXPY.get(y.dtype)
     if (routine is None or x.dtype != y.dtype or x.shape != y.shape or y.size < _AXPY_MIN_SIZE
             or not (y.flags.c_contiguous and x.flags.c_contiguous and y.flags.writeable)
@@ -225,8 +435,16 @@ def _lstm_cell_into(acts: Any, c: Any, state: Any, tanh_c: Any) -> None:
     np.multiply(o, tanh_c, out=state[..., :size])
 
 
-def lstm_cell(x_gates: Any, h_gates: Any, c: Any) -> tuple:
+def is_numpy(x: Any) -> bool:
+    """Whether ``x`` is a NumPy array (the LSTM rules' fused backward kernels are NumPy's;
+    other arrays and tensors take the rules' namespace path)."""
+    return type(x) is np.ndarray
+
+
+def lstm_cell(xp: Any, x_gates: Any, h_gates: Any, c: Any) -> tuple:
     """One LSTM step after its matmuls: ``([h', c'], activations (i, f, g, o), tanh c')``."""
+    if xp is not np:
+        return _lstm_cell_generic(xp, x_gates + h_gates, c)
     acts = x_gates + h_gates
     state = np.empty((*c.shape[:-1], 2 * c.shape[-1]), dtype=acts.dtype)
     tanh_c = np.empty_like(state[..., :c.shape[-1]])
@@ -256,12 +474,29 @@ def lstm_cell_backward(grad: Any, c: Any, acts: Any, tanh_c: Any, dz: Any = None
     return dz, dc_new, f
 
 
-def lstm_layer(projected: Any, h0: Any, c0: Any, w_hh: Any, reverse: bool) -> tuple:
+def _lstm_cell_generic(xp: Any, z: Any, c: Any) -> tuple:
+    """lstm_cell in Array API terms (no out= buffers): the same math, more temporaries."""
+    size = c.shape[-1]
+    i, f, o = (1 / (1 + xp.exp(-z[..., k * size:(k + 1) * size])) for k in (0, 1, 3))
+    g = xp.tanh(z[..., 2 * size:3 * size])
+    c_new = f * c + i * g
+    tanh_c = xp.tanh(c_new)
+    return xp.concat([o * tanh_c, c_new], axis=-1), xp.concat([i, f, g, o], axis=-1), tanh_c
+
+
+def lstm_layer(xp: Any, projected: Any, h0: Any, c0: Any, w_hh: Any, reverse: bool) -> tuple:
     """A whole LSTM layer over time: ``(states (L, N, 2H) [h_t, c_t], activations
     (L, N, 4H), tanh c_t (L, N, H))``; per step one matmul ``h W_hh^T`` written straight
     into that step's activations, then the cell in place. ``reverse``: from t = L-1 down."""
     length, batch, gates = projected.shape
     size = gates // 4
+    if xp is not np:
+        steps = [None] * length
+        h, c = h0, c0
+        for t in (range(length - 1, -1, -1) if reverse else range(length)):
+            steps[t] = _lstm_cell_generic(xp, projected[t, :, :] + xp.matmul(h, w_hh.mT), c)
+            h, c = steps[t][0][:, :size], steps[t][0][:, size:]
+        return tuple(xp.stack([step[k] for step in steps]) for k in range(3))
     states = np.empty((length, batch, 2 * size), dtype=projected.dtype)
     acts = np.empty_like(projected)
     tanh_c = np.empty((length, batch, size), dtype=projected.dtype)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from . import kernels
 from ._primitive import ALL_INPUTS, OTHER_INPUTS, primitive
 
 
@@ -15,8 +14,10 @@ def _mT(xp, a):
 
 @primitive("matmul", save=(0, 1), broadcasts=True, backward_name="MmBackward0",
            uses=((1,), (0,)))  # A is read only for dB, B only for dA (their shapes always)
-def matmul(a, b):
-    return np.matmul(a, b)
+def matmul(xp, a, b):
+    out = xp.matmul(a, b)
+    # NumPy multiplies bfloat16 matrices into float32; PyTorch rounds that back to bfloat16
+    return out if out.dtype is a.dtype else xp.astype(out, a.dtype)
 
 
 @matmul.defvjp
@@ -27,10 +28,10 @@ def _(xp, g, saved, p, needs):
     a_vector, b_vector = a.ndim == 1, b.ndim == 1
     # b first: for vector . vector, g is 0-d and becomes (1,) then (1, 1)
     if b_vector:
-        b = b.reshape((b.shape[0], 1))
+        b = xp.reshape(b, (b.shape[0], 1))
         g = xp.expand_dims(g, -1)
     if a_vector:
-        a = a.reshape((1, a.shape[0]))
+        a = xp.reshape(a, (1, a.shape[0]))
         g = xp.expand_dims(g, -2)
     ga = gb = None
     if needs[0]:
@@ -56,13 +57,13 @@ def _(xp, tangents, inputs, out, p):
 
 
 @primitive("linear", save=(0, 1), backward_name="AddmmBackward0", uses=((1,), (0,)))
-def linear(x, weight, bias=None):
+def linear(xp, x, weight, bias=None):
     if x.ndim == 2 and x.shape[0] <= 256:
         # few rows: W x^T reads both operands in BLAS's preferred order (measured 2x faster
         # than x W^T at 16 rows, even at 128, slower from ~1000); the result is its transpose
-        out = np.matmul(weight, x.T).T
+        out = xp.matmul(weight, x.mT).mT
     else:
-        out = np.matmul(x, weight.T)
+        out = xp.matmul(x, weight.mT)
     if bias is not None:
         out += bias
     return out
@@ -75,19 +76,19 @@ def _(xp, g, saved, p, needs):
     gx = xp.matmul(g, weight) if needs[0] else None
     gw = gb = None
     if needs[1] or (len(needs) > 2 and needs[2]):
-        g2 = _rows(g)
+        g2 = _rows(xp, g)
         if needs[1]:
-            gw = xp.matmul(_mT(xp, g2), _rows(x))
+            gw = xp.matmul(_mT(xp, g2), _rows(xp, x))
         if len(needs) > 2 and needs[2]:
-            gb = g2.sum(axis=0)
+            gb = xp.sum(g2, axis=0)
     return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
 
 
-def _rows(a):
+def _rows(xp, a):
     """``a`` as a matrix of its last dim (not ``reshape(-1, n)``: that is ambiguous when a
     dim is 0)."""
     shape = tuple(a.shape)
-    return a.reshape((math.prod(shape[:-1]), shape[-1]))
+    return xp.reshape(a, (math.prod(shape[:-1]), shape[-1]))
 
 
 @linear.defjvp
@@ -109,8 +110,8 @@ def _(xp, tangents, inputs, out, p):
 
 # einsum is linear in each operand: an operand is read only for the others' gradients
 @primitive("einsum", save=ALL_INPUTS, backward_name="EinsumBackward0", uses=OTHER_INPUTS)
-def einsum(*operands, spec):
-    return np.einsum(spec, *operands, optimize=len(operands) > 2)
+def einsum(xp, *operands, spec):
+    return kernels.einsum(xp, spec, *operands)
 
 
 @einsum.defvjp
@@ -137,9 +138,9 @@ def _(xp, g, saved, p, needs):
         # where another operand had it, the partial has a 1 that broadcasts out below
         spread = tuple(k for k, c in enumerate(order) if sizes[c] == 1 and partial.shape[k] != 1)
         if spread:
-            partial = partial.sum(axis=spread, keepdims=True)
+            partial = xp.sum(partial, axis=spread, keepdims=True)
         kept_shape = tuple(partial.shape[order.index(c)] if c in kept else 1 for c in letters)
-        grads.append(xp.broadcast_to(partial.reshape(kept_shape), saved[i].shape))
+        grads.append(xp.broadcast_to(xp.reshape(partial, kept_shape), saved[i].shape))
     return tuple(grads)
 
 

@@ -12,20 +12,24 @@ from typing import Any
 
 import numpy as np
 
-from .. import _dtype
+from .. import _backend, _dtype
 from ..tensor import Tensor, _wrap
 from . import binary, linalg, movement, reduce, unary
 from ._convert import (
     as_tensor_arg,
     broadcast_error,
     cast,
+    constant_like,
+    dtype_of,
     floating,
+    is_floating_data,
     is_scalar,
     normalize_axis,
     normalize_dim,
     pick_dim,
     result_dtype,
     scalar_dtype,
+    xp_of,
 )
 
 # ------------------------------------------------------------------ binary arithmetic
@@ -33,7 +37,7 @@ from ._convert import (
 
 def _pair(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
     a, b = as_tensor_arg(a, op), as_tensor_arg(b, op)
-    if a._data.dtype != b._data.dtype:
+    if dtype_of(a) != dtype_of(b):
         dtype = result_dtype(a, b)
         a, b = cast(a, dtype), cast(b, dtype)
     return a, b
@@ -64,15 +68,19 @@ def _scalar_operand(t: Tensor, value: Any) -> tuple[Tensor, Any] | None:
     dtype); ``t`` is promoted as PyTorch does (an int tensor with a float becomes float32);
     an int out of an integer dtype's range wraps, as PyTorch's does."""
     kind = type(value)
-    if kind is float and t._data.dtype.kind == "f":
-        return t, value  # the common case, decided with two checks
+    if kind is float:
+        try:
+            if t._data.dtype.kind == "f":
+                return t, value  # the common case, decided with two checks
+        except AttributeError:
+            pass  # a backend whose dtypes are not NumPy's (array_api_strict)
     if kind is not float and kind is not int and kind is not bool:
         if isinstance(value, np.generic) and value.dtype.kind in "biuf":
             value = value.item()
         elif not is_scalar(value):
             return None
     dtype = scalar_dtype(t, value)
-    if dtype != t._data.dtype:
+    if dtype != dtype_of(t):
         t = cast(t, dtype)
     if dtype.kind in "iu" and type(value) is int:
         info = np.iinfo(dtype)
@@ -144,13 +152,13 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         rounded = _tensor_tensor("div", lambda x, y: binary.div_rounded(x, y, mode=rounding_mode),
                                  floating(a), floating(b))
         both_int = all(
-            (isinstance(v, Tensor) and v._data.dtype.kind in "iu")
+            (isinstance(v, Tensor) and dtype_of(v).kind in "iu")
             or (isinstance(v, int) and not isinstance(v, bool))
             for v in (input, other)
         )
         if both_int:
             kind = input if isinstance(input, Tensor) else other
-            return _wrap(rounded._data.astype(kind._data.dtype))
+            return _wrap(_backend.astype(rounded._data, dtype_of(kind)))
         return rounded
     if isinstance(input, Tensor):
         pair = _scalar_operand(floating(input), other)
@@ -208,13 +216,13 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:
     """
     condition = as_tensor_arg(condition, "where")
     if input is None and other is None:
-        return tuple(_wrap(i) for i in np.nonzero(condition._data))
-    if condition._data.dtype != np.bool_:
-        condition = _wrap(condition._data.astype(bool))
+        return tuple(_wrap(i) for i in xp_of(condition).nonzero(condition._data))
+    if dtype_of(condition) != np.bool_:
+        condition = _wrap(_backend.astype(condition._data, np.dtype(np.bool_)))
     if is_scalar(input) and isinstance(other, Tensor):
-        input = _wrap(np.asarray(input, dtype=scalar_dtype(other, input)))
+        input = constant_like(input, scalar_dtype(other, input), other)
     if is_scalar(other) and isinstance(input, Tensor):
-        other = _wrap(np.asarray(other, dtype=scalar_dtype(input, other)))
+        other = constant_like(other, scalar_dtype(input, other), input)
     x, y = _pair("where", input, other)
     try:
         return binary.where(condition, x, y)
@@ -234,7 +242,7 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
                              None if max is None else as_tensor_arg(max, "clamp"))
     scalar = min if min is not None else max
     dtype = scalar_dtype(input, scalar)
-    return unary.clamp_scalar(input if dtype == input._data.dtype else cast(input, dtype),
+    return unary.clamp_scalar(input if dtype == dtype_of(input) else cast(input, dtype),
                               min=min, max=max)
 
 
@@ -243,11 +251,11 @@ def _clamp_tensor(x: Tensor, lo: Tensor | None, hi: Tensor | None) -> Tensor:
     with NaN propagated. The gradient goes to x where lo <= x <= hi (bounds included), to
     lo where x < lo < hi, to hi where x > hi or hi < lo, and to no one elsewhere (a NaN,
     or x < lo == hi): there the value is a constant."""
-    data = x._data
+    data, xp = x._data, xp_of(x)
     if lo is not None:
-        data = np.maximum(data, lo._data)
+        data = xp.maximum(data, lo._data)
     if hi is not None:
-        data = np.minimum(data, hi._data)
+        data = xp.minimum(data, hi._data)
     out = _wrap(data)
     if lo is not None and hi is not None:
         to_x = (x._data >= lo._data) & (x._data <= hi._data)
@@ -300,8 +308,8 @@ erf = _unary_float(unary.erf, "Error function.")
 def _unary_same(prim: Any, doc: str) -> Any:
     def op(input: Tensor) -> Tensor:
         input = as_tensor_arg(input, prim.name)
-        if input._data.dtype.kind in "biu" and prim.name != "neg":
-            return _wrap(prim.forward(input._data))
+        if dtype_of(input).kind in "biu" and prim.name != "neg":
+            return _wrap(prim.forward(xp_of(input), input._data))
         return prim(input)
 
     op.__name__ = op.__qualname__ = prim.name
@@ -326,12 +334,29 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001
 # ------------------------------------------------------------------ comparisons and logic
 
 
-def _compare(ufunc: Any, name: str) -> Any:
+def _truth(value: Any) -> Any:
+    """An operand of a logical function as bools (PyTorch: any nonzero value is true)."""
+    if is_scalar(value) or _backend.np_dtype(value) == np.bool_:
+        return value
+    return value != 0
+
+
+def _compare(function: str, name: str) -> Any:
+    numpy_function = getattr(np, function)
+    logical = function.startswith("logical")
+
     def op(input: Any, other: Any) -> Tensor:
         a = input._data if isinstance(input, Tensor) else input
         b = other._data if isinstance(other, Tensor) else other
+        array = a if isinstance(input, Tensor) else b
+        if type(array) is np.ndarray:
+            fn = numpy_function
+        else:
+            fn = getattr(_backend.namespace_of(array), function)
+            if logical:  # the Array API's logical functions take bools only: nonzero is true
+                a, b = _truth(a), _truth(b)
         try:
-            return _wrap(ufunc(a, b))
+            return _wrap(fn(a, b))
         except ValueError:
             raise broadcast_error(name, np.asarray(a), np.asarray(b)) from None
 
@@ -340,50 +365,58 @@ def _compare(ufunc: Any, name: str) -> Any:
     return op
 
 
-eq = _compare(np.equal, "eq")
-ne = not_equal = _compare(np.not_equal, "ne")
-lt = less = _compare(np.less, "lt")
-le = less_equal = _compare(np.less_equal, "le")
-gt = greater = _compare(np.greater, "gt")
-ge = greater_equal = _compare(np.greater_equal, "ge")
-logical_and = _compare(np.logical_and, "logical_and")
-logical_or = _compare(np.logical_or, "logical_or")
-logical_xor = _compare(np.logical_xor, "logical_xor")
-bitwise_and = _compare(np.bitwise_and, "bitwise_and")
-bitwise_or = _compare(np.bitwise_or, "bitwise_or")
-bitwise_xor = _compare(np.bitwise_xor, "bitwise_xor")
+eq = _compare("equal", "eq")
+ne = not_equal = _compare("not_equal", "ne")
+lt = less = _compare("less", "lt")
+le = less_equal = _compare("less_equal", "le")
+gt = greater = _compare("greater", "gt")
+ge = greater_equal = _compare("greater_equal", "ge")
+logical_and = _compare("logical_and", "logical_and")
+logical_or = _compare("logical_or", "logical_or")
+logical_xor = _compare("logical_xor", "logical_xor")
+bitwise_and = _compare("bitwise_and", "bitwise_and")
+bitwise_or = _compare("bitwise_or", "bitwise_or")
+bitwise_xor = _compare("bitwise_xor", "bitwise_xor")
 
 
-def _predicate(ufunc: Any, name: str) -> Any:
+def _predicate(function: str, name: str) -> Any:
     def op(input: Tensor) -> Tensor:
-        return _wrap(ufunc(as_tensor_arg(input, name)._data))
+        input = as_tensor_arg(input, name)
+        data = input._data
+        if function == "logical_not" and type(data) is not np.ndarray:
+            data = _truth(data)  # the Array API's logical_not takes bools only
+        return _wrap(getattr(xp_of(input), function)(data))
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise ``{name}`` as a bool tensor (no gradient)."
     return op
 
 
-logical_not = _predicate(np.logical_not, "logical_not")
-bitwise_not = _predicate(np.invert, "bitwise_not")
-isnan = _predicate(np.isnan, "isnan")
-isinf = _predicate(np.isinf, "isinf")
-isfinite = _predicate(np.isfinite, "isfinite")
+logical_not = _predicate("logical_not", "logical_not")
+bitwise_not = _predicate("bitwise_invert", "bitwise_not")
+isnan = _predicate("isnan", "isnan")
+isinf = _predicate("isinf", "isinf")
+isfinite = _predicate("isfinite", "isfinite")
 
 
 def equal(input: Tensor, other: Tensor) -> bool:
     """True when both tensors have the same shape and elements."""
-    return input.shape == other.shape and bool(np.array_equal(input._data, other._data))
+    return input.shape == other.shape and bool(
+        np.array_equal(_backend.to_numpy(input._data), _backend.to_numpy(other._data)))
 
 
 def allclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8,
              equal_nan: bool = False) -> bool:
     """True when ``|input - other| <= atol + rtol * |other|`` everywhere."""
-    return bool(np.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(np.allclose(_backend.to_numpy(input._data), _backend.to_numpy(other._data),
+                            rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def isclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8,
             equal_nan: bool = False) -> Tensor:
-    return _wrap(np.isclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    close = np.isclose(_backend.to_numpy(input._data), _backend.to_numpy(other._data), rtol=rtol,
+                       atol=atol, equal_nan=equal_nan)
+    return _wrap(_backend.to_device(close, input.device))
 
 
 # ------------------------------------------------------------------ reductions
@@ -406,8 +439,8 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
     input = as_tensor_arg(input, "sum")
     if dtype is not None:
         input = input.to(dtype)
-    elif input._data.dtype.kind in "biu":
-        input = _wrap(input._data.astype(np.int64))
+    elif dtype_of(input).kind in "biu":
+        input = _wrap(_backend.astype(input._data, np.dtype(np.int64)))
     keep = keepdim if keepdims is None else keepdims
     return _reduce(reduce.sum_, input, pick_dim(dim, axis), keep, "sum")
 
@@ -418,7 +451,7 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     input = as_tensor_arg(input, "mean")
     if dtype is not None:
         input = input.to(dtype)
-    if not _dtype.is_floating(input._data.dtype):
+    if not is_floating_data(input._data):
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be floating point, got "
             f"{input.dtype}; call .float() first"
@@ -466,18 +499,19 @@ def _extremum_along(input: Tensor, dim: int, keepdim: bool, name: str, arg: Any)
     axis = normalize_axis(dim, input._data.ndim, name)
     if input._data.ndim == 0:
         # a new tensor, as PyTorch's: writing into the result must not change the input
-        return _ValuesIndices(unary.clone(input), _wrap(np.zeros((), dtype=np.int64)))
+        return _ValuesIndices(unary.clone(input), constant_like(0, np.int64, input))
     if input._data.shape[axis] == 0:
         raise IndexError(f"{name}(): expected reduction dim {dim} to have non-zero size")
-    index = np.expand_dims(arg(input._data, axis=axis), axis)
+    xp = xp_of(input)
+    index = getattr(xp, arg)(input._data, axis=axis, keepdims=True)
     values = gather(input, axis, _wrap(index))
     if not keepdim:
         # not a view: PyTorch's values are a tensor of their own (the gathered array is
         # internal, so sharing its memory is safe)
         shape = values._data.shape[:axis] + values._data.shape[axis + 1:]
         values = movement.reshape_copy(values, shape=shape, in_shape=values._data.shape)
-        index = np.squeeze(index, axis)
-    return _ValuesIndices(values, _wrap(index.astype(np.int64)))
+        index = xp.squeeze(index, axis=axis)
+    return _ValuesIndices(values, _wrap(_backend.astype(index, np.dtype(np.int64))))
 
 
 def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = None,  # noqa: A001
@@ -489,7 +523,7 @@ def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = Non
         return maximum(input, dim)
     if dim is None:
         return amax(input)
-    return _extremum_along(input, dim, keepdim, "max", np.argmax)
+    return _extremum_along(input, dim, keepdim, "max", "argmax")
 
 
 def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = None,  # noqa: A001
@@ -500,30 +534,32 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = Non
         return minimum(input, dim)
     if dim is None:
         return amin(input)
-    return _extremum_along(input, dim, keepdim, "min", np.argmin)
+    return _extremum_along(input, dim, keepdim, "min", "argmin")
 
 
 def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
            keepdims: bool | None = None) -> Tensor:
     """Index of the (first) largest value, over the flattened tensor when ``dim`` is None."""
-    return _arg(np.argmax, input, *_dim_keep(dim, keepdim, axis, keepdims), "argmax")
+    return _arg("argmax", input, *_dim_keep(dim, keepdim, axis, keepdims), "argmax")
 
 
 def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
            keepdims: bool | None = None) -> Tensor:
     """Index of the (first) smallest value."""
-    return _arg(np.argmin, input, *_dim_keep(dim, keepdim, axis, keepdims), "argmin")
+    return _arg("argmin", input, *_dim_keep(dim, keepdim, axis, keepdims), "argmin")
 
 
-def _arg(fn: Any, input: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
-    data = as_tensor_arg(input, name)._data
+def _arg(function: str, input: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
+    input = as_tensor_arg(input, name)
+    data, xp = input._data, xp_of(input)
+    fn = getattr(xp, function)
     if dim is None:
-        index = fn(data.reshape(-1))
+        index = fn(xp.reshape(data, (-1,)))
         if keepdim:
-            index = np.reshape(index, (1,) * data.ndim)
-        return _wrap(np.asarray(index, dtype=np.int64))
-    axis = normalize_axis(dim, data.ndim, name)
-    return _wrap(fn(data, axis=axis, keepdims=keepdim).astype(np.int64))
+            index = xp.reshape(index, (1,) * data.ndim)
+    else:
+        index = fn(data, axis=normalize_axis(dim, data.ndim, name), keepdims=keepdim)
+    return _wrap(_backend.astype(xp.asarray(index), np.dtype(np.int64)))
 
 
 def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
@@ -537,7 +573,7 @@ def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: b
         correction = 0 if unbiased is False else 1
     # a 0-d tensor accepts dim 0 or -1 as PyTorch does, meaning its one element
     axis = normalize_dim(dim, input._data.ndim, "var") if input._data.ndim else None
-    count = input._data.size if axis is None else int(
+    count = input.numel() if axis is None else int(
         np.prod([input._data.shape[a] for a in axis]))
     centered = sub(input, mean(input, dim=axis, keepdim=True))
     total = sum(mul(centered, centered), dim=axis, keepdim=keepdim)
@@ -581,7 +617,7 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
     if p == float("-inf"):
         return amin(abs(input), dim, keepdim)
     if p == 0:
-        return sum(cast(ne(input, 0), input._data.dtype), dim, keepdim)
+        return sum(cast(ne(input, 0), dtype_of(input)), dim, keepdim)
     return _reduce_norm(input, float(p), dim, keepdim)
 
 
@@ -608,7 +644,8 @@ def softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
     input = floating(as_tensor_arg(input, "softmax"))
     if dtype is not None:
         input = input.to(dtype)
-    return reduce.softmax(input, axis=normalize_axis(dim, input._data.ndim, "softmax"))
+    axis = normalize_axis(dim, input._data.ndim, "softmax")
+    return reduce.softmax(input, axis=axis if input._data.ndim else None)  # 0-d: all its axes
 
 
 def log_softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
@@ -616,7 +653,8 @@ def log_softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
     input = floating(as_tensor_arg(input, "log_softmax"))
     if dtype is not None:
         input = input.to(dtype)
-    return reduce.log_softmax(input, axis=normalize_axis(dim, input._data.ndim, "log_softmax"))
+    axis = normalize_axis(dim, input._data.ndim, "log_softmax")
+    return reduce.log_softmax(input, axis=axis if input._data.ndim else None)  # 0-d: all its axes
 
 
 def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
@@ -624,8 +662,8 @@ def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     input = as_tensor_arg(input, "cumsum")
     if dtype is not None:
         input = input.to(dtype)
-    elif input._data.dtype.kind in "biu":
-        input = _wrap(input._data.astype(np.int64))
+    elif dtype_of(input).kind in "biu":
+        input = _wrap(_backend.astype(input._data, np.dtype(np.int64)))
     return reduce.cumsum(input, axis=normalize_axis(dim, input._data.ndim, "cumsum"))
 
 
@@ -719,7 +757,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         )
     if bias is None:
         return linalg.linear(x, w)
-    b = cast(as_tensor_arg(bias, "linear"), x._data.dtype)
+    b = cast(as_tensor_arg(bias, "linear"), dtype_of(x))
     if b._data.shape not in ((w._data.shape[0],), ()):
         raise RuntimeError(
             f"linear(): bias of shape {tuple(b.shape)} does not match weight {tuple(w.shape)}"
@@ -732,8 +770,8 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     tensors = [as_tensor_arg(t, "einsum") for t in operands]
-    if len({t._data.dtype for t in tensors}) > 1:
-        dtype = np.result_type(*[t._data.dtype for t in tensors])
+    if len({dtype_of(t) for t in tensors}) > 1:
+        dtype = np.result_type(*[dtype_of(t) for t in tensors])
         tensors = [cast(t, dtype) for t in tensors]
     spec = _explicit_einsum(equation.replace(" ", ""), [t._data.ndim for t in tensors])
     for letters, t in zip(spec.split("->")[0].split(","), tensors):

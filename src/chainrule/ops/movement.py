@@ -4,19 +4,20 @@ the gradient back the opposite way. Those marked ``view`` share storage with the
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
+from .. import _backend
 from . import kernels
 from ._primitive import LINEAR, primitive
 
 
 @primitive("reshape", view=True, backward_name="ViewBackward0", jvp=LINEAR)
-def reshape(x, shape, in_shape):
-    return x.reshape(shape)
+def reshape(xp, x, shape, in_shape):
+    return xp.reshape(x, shape)
 
 
 def _reshape_vjp(xp, g, saved, p, needs):
-    return (g.reshape(p["in_shape"]),)
+    return (xp.reshape(g, p["in_shape"]),)
 
 
 reshape.defvjp(_reshape_vjp)
@@ -25,29 +26,30 @@ reshape.defvjp(_reshape_vjp)
 # reshape of a tensor whose strides allow no view (PyTorch's reshape copies then): a new
 # tensor, not a view, so that writing into it neither changes nor versions the input
 @primitive("reshape_copy", backward_name="UnsafeViewBackward0", jvp=LINEAR)
-def reshape_copy(x, shape, in_shape):
-    return np.reshape(x, shape)  # called only where NumPy must copy
+def reshape_copy(xp, x, shape, in_shape):
+    return xp.reshape(kernels.copy(xp, x), shape)  # called only where NumPy must copy
 
 
 reshape_copy.defvjp(_reshape_vjp)
 
 
 @primitive("permute", view=True, backward_name="PermuteBackward0", jvp=LINEAR)
-def permute(x, dims):
-    return x.transpose(dims)
+def permute(xp, x, dims):
+    return xp.permute_dims(x, dims)
 
 
 @permute.defvjp
 def _(xp, g, saved, p, needs):
-    inverse = tuple(np.argsort(p["dims"]))
+    dims = p["dims"]
+    inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
     return (xp.permute_dims(g, inverse),)
 
 
 @primitive("expand", view=True, broadcasts=True, backward_name="ExpandBackward0", jvp=LINEAR)
-def expand(x, shape):
-    if x.size == int(np.prod(shape)):
-        return x.reshape(shape)  # only size-1 dims added: a view that can be written, as PyTorch's
-    return np.broadcast_to(x, shape)
+def expand(xp, x, shape):
+    if math.prod(x.shape) == math.prod(shape):
+        return xp.reshape(x, shape)  # only size-1 dims added: a view that can be written, as PyTorch's
+    return xp.broadcast_to(x, shape)
 
 
 @expand.defvjp
@@ -58,8 +60,8 @@ def _(xp, g, saved, p, needs):
 # ``sizes``: each input's extent along ``axis``, None for a 1-D empty input that PyTorch's
 # cat skips (legacy behaviour) while still giving it an empty gradient
 @primitive("cat", backward_name="CatBackward0", jvp=LINEAR)
-def cat(*xs, axis, sizes):
-    return np.concatenate([x for x, size in zip(xs, sizes) if size is not None], axis=axis)
+def cat(xp, *xs, axis, sizes):
+    return xp.concat([x for x, size in zip(xs, sizes) if size is not None], axis=axis)
 
 
 @cat.defvjp
@@ -71,7 +73,7 @@ def _(xp, g, saved, p, needs):
             grads.append(xp.zeros((0,), dtype=g.dtype) if need else None)
             continue
         if need:
-            index = (slice(None),) * axis + (slice(start, start + size),)
+            index = (slice(None),) * axis + (slice(start, start + size), Ellipsis)
             grads.append(g[index])
         else:
             grads.append(None)
@@ -80,8 +82,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("flip", jvp=LINEAR)
-def flip(x, axis):
-    return np.flip(x, axis=axis).copy()  # NumPy's flip is a view; PyTorch's flip copies
+def flip(xp, x, axis):
+    return kernels.copy(xp, xp.flip(x, axis=axis))  # NumPy's flip is a view; PyTorch's copies
 
 
 @flip.defvjp
@@ -90,11 +92,10 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("roll", jvp=LINEAR)
-def roll(x, shift, axis):
+def roll(xp, x, shift, axis):
     # NumPy may keep the input's layout (a broadcast input comes back column-major);
     # PyTorch's result is contiguous, and later views depend on that
-    out = np.roll(x, shift, axis=axis)
-    return out if out.flags.c_contiguous else out.copy()  # copy(): C order (0-d stays 0-d)
+    return kernels.contiguous(xp, xp.roll(x, shift, axis=axis))
 
 
 @roll.defvjp
@@ -105,8 +106,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("pad", backward_name="ConstantPadNdBackward0")
-def pad(x, widths, value):
-    return kernels.pad(x, widths, value)
+def pad(xp, x, widths, value):
+    return kernels.pad(xp, x, widths, value)
 
 
 @pad.defvjp
@@ -121,8 +122,8 @@ def _(xp, tangents, inputs, out, p):
 
 
 @primitive("tril", jvp=LINEAR)
-def tril(x, k):
-    return np.tril(x, k)
+def tril(xp, x, k):
+    return xp.tril(x, k=k)
 
 
 @tril.defvjp
@@ -131,10 +132,21 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("triu", jvp=LINEAR)
-def triu(x, k):
-    return np.triu(x, k)
+def triu(xp, x, k):
+    return xp.triu(x, k=k)
 
 
 @triu.defvjp
 def _(xp, g, saved, p, needs):
     return (xp.triu(g, p["k"]),)
+
+
+# ------------------------------------------------------------------ devices
+@primitive("to_device", backward_name="ToCopyBackward0", jvp=LINEAR)
+def to_device(xp, x, device, src):
+    return _backend.to_device(x, device)
+
+
+@to_device.defvjp
+def _(xp, g, saved, p, needs):
+    return (xp.to_device(g, p["src"]),)  # the gradient goes back to the source device

@@ -9,64 +9,92 @@ array methods and operators.
 
 from __future__ import annotations
 
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from .. import _backend
 from .._dtype import to_numpy_dtype
 from ..tensor import Tensor
 from . import creation, indexing, kernels, math, movement, nn_kernels, reduce, shape, unary
 from ._convert import cast
 
 RULE_FUNCTIONS = (
-    "abs", "astype", "broadcast_to", "cos", "cumsum", "einsum", "exp", "expand_dims", "eye", "flip",
-    "gather", "index_add", "log", "matmul", "pad", "permute_dims", "roll", "scatter",
-    "scatter_add", "sign", "sin", "swapaxes", "tril", "triu", "where", "zeros", "zeros_like",
-    "ones_like",
+    "abs", "advanced_index", "any", "astype", "broadcast_to", "cos", "cumsum", "einsum", "exp",
+    "expand_dims", "eye", "flip", "gather", "index_add", "log", "matmul", "pad", "permute_dims",
+    "prod", "reshape", "roll", "scatter", "scatter_add", "sign", "sin", "sum", "swapaxes", "tril",
+    "to_device", "triu", "where", "zeros", "zeros_like", "ones_like",
     # sliding windows (ops/nn_kernels.py)
     "im2col", "col2im",
 )
 
-array_namespace = SimpleNamespace(
-    abs=np.abs,
-    astype=lambda x, dtype: x.astype(dtype, copy=False),
-    broadcast_to=np.broadcast_to,
-    cos=np.cos,
-    cumsum=np.cumsum,
-    einsum=np.einsum,
-    exp=np.exp,
-    expand_dims=np.expand_dims,
-    eye=lambda n, dtype: np.eye(n, dtype=dtype),
-    flip=np.flip,
-    gather=kernels.gather,
-    index_add=lambda shape_, index, values: kernels.index_add(shape_, index, values),
-    log=np.log,
-    matmul=np.matmul,
-    pad=kernels.pad,
-    permute_dims=np.transpose,
-    roll=np.roll,
-    scatter=kernels.scatter,
-    scatter_add=kernels.scatter_add,
-    sign=unary.sign.forward,  # 0 at a NaN, as the tensor version
-    sin=np.sin,
-    swapaxes=np.swapaxes,
-    tril=np.tril,
-    triu=np.triu,
-    where=kernels.select,
-    zeros=np.zeros,
-    zeros_like=np.zeros_like,
-    ones_like=np.ones_like,
-    # sliding windows (ops/nn_kernels.py); ``size`` only matters to the rules
-    im2col=lambda x, kernel_size, dilation, padding, stride, size, value: kernels.im2col(
-        x, kernel_size, dilation, padding, stride, value),
-    col2im=kernels.col2im,
-)
+
+def array_namespace(owner: _backend.Backend) -> SimpleNamespace:
+    """The functions rules get for a plain backward on ``owner``'s arrays: its own Array
+    API functions, and the kernels (ops/kernels.py) where the Array API has none."""
+    xp = owner.xp
+    return SimpleNamespace(
+        abs=xp.abs,
+        advanced_index=partial(kernels.advanced_index, xp),
+        any=xp.any,
+        # dtype: this backend's own (a rule's g.dtype) or a NumPy dtype (a primitive's params)
+        astype=((lambda x, dtype: x.astype(dtype, copy=False)) if xp is np else
+                (lambda x, dtype: xp.astype(x, kernels.native_dtype(xp, dtype), copy=False))),
+        broadcast_to=xp.broadcast_to,
+        cos=xp.cos,
+        cumsum=partial(kernels.cumsum, xp),
+        einsum=partial(kernels.einsum, xp),
+        exp=xp.exp,
+        expand_dims=xp.expand_dims,
+        eye=lambda n, dtype: xp.eye(n, dtype=dtype),
+        flip=xp.flip,
+        gather=partial(kernels.gather, xp),
+        index_add=partial(kernels.index_add, xp),
+        log=xp.log,
+        matmul=xp.matmul,
+        pad=partial(kernels.pad, xp),
+        permute_dims=xp.permute_dims,
+        prod=xp.prod,
+        reshape=xp.reshape,
+        roll=xp.roll,
+        scatter=partial(kernels.scatter, xp),
+        scatter_add=partial(kernels.scatter_add, xp),
+        sign=partial(unary.sign.forward, xp),  # 0 at a NaN, as the tensor version
+        sin=xp.sin,
+        sum=xp.sum,
+        swapaxes=lambda x, a, b: xp.permute_dims(x, _swapped(x.ndim, a, b)),
+        to_device=_backend.to_device,
+        tril=lambda x, k: xp.tril(x, k=k),
+        triu=lambda x, k: xp.triu(x, k=k),
+        where=partial(kernels.select, xp),
+        zeros=xp.zeros,
+        zeros_like=xp.zeros_like,
+        ones_like=xp.ones_like,
+        # sliding windows (ops/nn_kernels.py); ``size`` only matters to the rules
+        im2col=lambda x, kernel_size, dilation, padding, stride, size, value: kernels.im2col(
+            xp, x, kernel_size, dilation, padding, stride, value),
+        col2im=lambda cols, size, kernel_size, dilation, padding, stride: kernels.col2im(
+            xp, cols, size, kernel_size, dilation, padding, stride),
+    )
+
+
+def _swapped(ndim: int, a: int, b: int) -> tuple:
+    order = list(range(ndim))
+    order[a], order[b] = order[b], order[a]
+    return tuple(order)
 
 
 def _zeros(shape_: Any, dtype: Any = None) -> Tensor:
     # rules pass g.dtype, a chainrule dtype here; np.zeros' default is float64
     return creation.zeros(tuple(shape_), dtype=np.float64 if dtype is None else dtype)
+
+
+def _prod(x: Tensor, axis: Any, keepdims: bool) -> Tensor:
+    # one primitive over several axes (the public prod takes one dim, as PyTorch's)
+    axes = _axes(axis, x.ndim)
+    return reduce.prod(x, axis=axes if x.ndim else None, keepdims=keepdims, shape=x._data.shape)
 
 
 def _axes(axis: Any, ndim: int) -> Any:
@@ -77,6 +105,8 @@ def _axes(axis: Any, ndim: int) -> Any:
 
 tensor_namespace = SimpleNamespace(
     abs=math.abs,
+    advanced_index=lambda x, index: x[index],
+    any=lambda x: x.any(),
     astype=lambda x, dtype: cast(x, to_numpy_dtype(dtype)),
     broadcast_to=lambda x, shape_: shape.expand(x, tuple(shape_)),
     cos=math.cos,
@@ -93,6 +123,8 @@ tensor_namespace = SimpleNamespace(
     matmul=math.matmul,
     pad=lambda x, widths, value: movement.pad(x, widths=tuple(widths), value=value),
     permute_dims=lambda x, axes: shape.permute(x, tuple(axes)),
+    prod=lambda x, axis=None, keepdims=False: _prod(x, axis, keepdims),
+    reshape=lambda x, shape_: shape.reshape(x, tuple(shape_)),
     roll=lambda x, shift, axis: movement.roll(x, shift=shift, axis=axis),
     scatter=lambda base, axis, index, src: indexing.scatter(
         base, src, axis=axis, index=index, src_shape=src._data.shape),
@@ -100,7 +132,9 @@ tensor_namespace = SimpleNamespace(
         base, src, axis=axis, index=index, src_shape=src._data.shape),
     sign=math.sign,
     sin=math.sin,
+    sum=lambda x, axis=None, keepdims=False: math.sum(x, axis, keepdims),
     swapaxes=lambda x, a, b: shape.transpose(x, a, b),
+    to_device=lambda x, device: x.to(device),
     tril=lambda x, k: movement.tril(x, k=k),
     triu=lambda x, k: movement.triu(x, k=k),
     where=math.where,
@@ -116,4 +150,4 @@ tensor_namespace = SimpleNamespace(
         stride=stride),
 )
 
-assert set(vars(array_namespace)) == set(RULE_FUNCTIONS) == set(vars(tensor_namespace))
+assert set(vars(array_namespace(_backend.NUMPY))) == set(RULE_FUNCTIONS) == set(vars(tensor_namespace))

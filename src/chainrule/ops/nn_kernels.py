@@ -18,8 +18,8 @@ from ._primitive import LINEAR, OUT, primitive
 
 
 @primitive("im2col", backward_name="Im2ColBackward0")
-def im2col(x, kernel_size, dilation, padding, stride, size, value):
-    return kernels.im2col(x, kernel_size, dilation, padding, stride, value)
+def im2col(xp, x, kernel_size, dilation, padding, stride, size, value):
+    return kernels.im2col(xp, x, kernel_size, dilation, padding, stride, value)
 
 
 @im2col.defvjp
@@ -37,8 +37,8 @@ def _(xp, tangents, inputs, out, p):
 
 
 @primitive("col2im", backward_name="Col2ImBackward0", jvp=LINEAR)
-def col2im(cols, size, kernel_size, dilation, padding, stride):
-    return kernels.col2im(cols, size, kernel_size, dilation, padding, stride)
+def col2im(xp, cols, size, kernel_size, dilation, padding, stride):
+    return kernels.col2im(xp, cols, size, kernel_size, dilation, padding, stride)
 
 
 @col2im.defvjp
@@ -119,8 +119,8 @@ def _sum(*terms):
 
 
 @primitive("lstm_cell", save=(0, 1, 2), extras=True, backward_name="LstmCellBackward0")
-def lstm_cell(x_gates, h_gates, c):
-    out, acts, tanh_c = kernels.lstm_cell(x_gates, h_gates, c)
+def lstm_cell(xp, x_gates, h_gates, c):
+    out, acts, tanh_c = kernels.lstm_cell(xp, x_gates, h_gates, c)
     return out, (acts, tanh_c)
 
 
@@ -130,8 +130,8 @@ def _(xp, g, saved, p, needs):
     #   dz_i = dc' g i (1 - i),  dz_f = dc' c f (1 - f),  dz_g = dc' i (1 - g^2),
     #   dz_o = gh tanh(c') o (1 - o);  d x_gates = d h_gates = dz,  dc = dc' f
     x_gates, h_gates, c, acts, tanh_c = saved
-    if not isinstance(x_gates, Tensor):
-        # plain backward: from the forward's activations, in a few passes
+    if kernels.is_numpy(x_gates):
+        # plain backward on NumPy: from the forward's activations, in a few passes
         dz, dc_new, f = kernels.lstm_cell_backward(g, c, acts, tanh_c)
     else:
         dz, dc_new, f = _cell_vjp(xp, g, x_gates + h_gates, c)
@@ -167,8 +167,8 @@ def _along_time(xp, pieces, length):
 
 
 @primitive("lstm_layer", save=(0, 1, 2, 3, OUT), extras=True, backward_name="LstmBackward0")
-def lstm_layer(projected, h0, c0, w_hh, reverse):
-    states, acts, tanh_c = kernels.lstm_layer(projected, h0, c0, w_hh, reverse)
+def lstm_layer(xp, projected, h0, c0, w_hh, reverse):
+    states, acts, tanh_c = kernels.lstm_layer(xp, projected, h0, c0, w_hh, reverse)
     return states, (acts, tanh_c)
 
 
@@ -178,7 +178,7 @@ def _(xp, g, saved, p, needs):
     # dh_{t-1} = dz_t W_hh, d projected_t = dz_t, dW_hh = sum_t dz_t^T h_{t-1}
     projected, h0, c0, w_hh, states, acts, tanh_c = saved
     reverse = p["reverse"]
-    if not isinstance(projected, Tensor):
+    if kernels.is_numpy(projected):
         return kernels.lstm_layer_backward(g, h0, c0, w_hh, states, acts, tanh_c, reverse, needs)
     length = projected.shape[0]
     size = c0.shape[-1]

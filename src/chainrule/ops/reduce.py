@@ -8,24 +8,26 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from . import kernels
 from ._primitive import LINEAR, OUT, SLICEWISE, SYMMETRIC, primitive
 
 
 def keep_reduced(xp, g, shape, axis, keepdims):
     """Reinsert the reduced axes of ``g`` as size 1 so that it broadcasts against the input."""
     if keepdims or axis is None:
-        return g if keepdims or g.ndim == len(shape) else g.reshape((1,) * len(shape))
+        return g if keepdims or g.ndim == len(shape) else xp.reshape(g, (1,) * len(shape))
     kept = list(g.shape)
     for a in sorted(axis):
         kept.insert(a, 1)
-    return g.reshape(tuple(kept))
+    return xp.reshape(g, tuple(kept))
 
 
 @primitive("sum", jvp=LINEAR)
-def sum_(x, axis, keepdims, shape):
-    return np.sum(x, axis=axis, keepdims=keepdims)
+def sum_(xp, x, axis, keepdims, shape):
+    narrow = kernels.accumulate_wide(xp, x)
+    if narrow is not None:  # bfloat16: summed in float32 and rounded once, as PyTorch
+        return xp.astype(xp.sum(x, axis=axis, keepdims=keepdims, dtype=kernels.FLOAT32), narrow)
+    return xp.sum(x, axis=axis, keepdims=keepdims)
 
 
 @sum_.defvjp
@@ -36,8 +38,12 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("mean", jvp=LINEAR)
-def mean(x, axis, keepdims, shape):
-    return np.mean(x, axis=axis, keepdims=keepdims)
+def mean(xp, x, axis, keepdims, shape):
+    narrow = kernels.accumulate_wide(xp, x)
+    if narrow is not None:  # bfloat16: averaged in float32 and rounded once, as PyTorch
+        return xp.astype(xp.mean(xp.astype(x, kernels.FLOAT32), axis=axis, keepdims=keepdims),
+                         narrow)
+    return xp.mean(x, axis=axis, keepdims=keepdims)
 
 
 @mean.defvjp
@@ -51,8 +57,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("prod", save=(0, OUT), jvp=SLICEWISE)
-def prod(x, axis, keepdims, shape):
-    return np.prod(x, axis=axis, keepdims=keepdims)
+def prod(xp, x, axis, keepdims, shape):
+    return xp.prod(x, axis=axis, keepdims=keepdims)
 
 
 @prod.defvjp
@@ -62,9 +68,9 @@ def _(xp, g, saved, p, needs):
     shape, axis = p["shape"], p["axis"]
     g = keep_reduced(xp, g, shape, axis, p["keepdims"])
     is_zero = x == 0
-    zeros = is_zero.sum(axis=axis, keepdims=True)
-    infinite = (~(xp.abs(x) < math.inf)).sum(axis=axis, keepdims=True)  # inf or NaN
-    if bool(((zeros > 1) | ((zeros > 0) & (infinite > 0))).any()):
+    zeros = _count(xp, is_zero, axis, x.dtype)
+    infinite = _count(xp, ~(xp.abs(x) < math.inf), axis, x.dtype)  # inf or NaN
+    if bool(xp.any((zeros > 1) | ((zeros > 0) & (infinite > 0)))):
         # a slice with two zeros: every product of others is 0 here, yet the one left out at
         # a zero has a non-zero derivative in the other zero; only the literal product keeps
         # that for the next order. With a zero and an inf or NaN, out = NaN and out/x_i
@@ -75,8 +81,14 @@ def _(xp, g, saved, p, needs):
     # again correctly.
     out = keep_reduced(xp, out, shape, axis, p["keepdims"])
     safe = xp.where(is_zero, 1.0, x)
-    at_zero = safe.prod(axis=axis, keepdims=True)
+    at_zero = xp.prod(safe, axis=axis, keepdims=True)
     return (g * xp.where(is_zero, at_zero, out / safe),)
+
+
+def _count(xp, flags, axis, dtype):
+    """How many ``flags`` are set per slice (kept axes), in a float ``dtype``: the Array API
+    sums no bools."""
+    return xp.sum(xp.astype(flags, dtype), axis=axis, keepdims=True)
 
 
 def _products_of_others(xp, x, shape, axis):
@@ -91,21 +103,20 @@ def _products_of_others(xp, x, shape, axis):
     for a in reduced:
         n *= shape[a]
     lead = tuple(shape[a] for a in kept)
-    rows = xp.expand_dims(xp.permute_dims(x, order).reshape(lead + (n,)), -2)  # (..., 1, n)
-    others = xp.where(xp.eye(n, dtype=bool), 1.0, rows).prod(axis=-1)  # (..., n)
-    others = others.reshape(lead + tuple(shape[a] for a in reduced))
+    rows = xp.expand_dims(xp.reshape(xp.permute_dims(x, order), lead + (n,)), -2)  # (..., 1, n)
+    others = xp.prod(xp.where(xp.eye(n, dtype=x.dtype) > 0, 1.0, rows), axis=-1)  # (..., n)
+    others = xp.reshape(others, lead + tuple(shape[a] for a in reduced))
     return xp.permute_dims(others, tuple(order.index(a) for a in range(ndim)))
 
 
-def _extremum(reducer):
-    def forward(x, axis, keepdims, shape):
-        return reducer(x, axis=axis, keepdims=keepdims)
-
-    return forward
+@primitive("amax", save=(0, OUT), jvp=SLICEWISE)
+def amax(xp, x, axis, keepdims, shape):
+    return xp.max(x, axis=axis, keepdims=keepdims)
 
 
-amax = primitive("amax", save=(0, OUT), jvp=SLICEWISE)(_extremum(np.amax))
-amin = primitive("amin", save=(0, OUT), jvp=SLICEWISE)(_extremum(np.amin))
+@primitive("amin", save=(0, OUT), jvp=SLICEWISE)
+def amin(xp, x, axis, keepdims, shape):
+    return xp.min(x, axis=axis, keepdims=keepdims)
 
 
 @amax.defvjp
@@ -119,19 +130,27 @@ def _(xp, g, saved, p, needs):
     out = keep_reduced(xp, out, shape, axis, keepdims)
     g = keep_reduced(xp, g, shape, axis, keepdims)
     hit = (x == out) | ((x != x) & (out != out))
-    count = hit.sum(axis=axis, keepdims=True)
+    count = _count(xp, hit, axis, g.dtype)
     return (xp.where(hit, g / count, 0.0),)
 
 
+def _peak(xp, x, axis):
+    """The max over ``axis`` (kept as size-1 axes); -inf where a slice is empty (then its
+    logsumexp is -inf and its softmax empty, as PyTorch's)."""
+    if math.prod(x.shape):
+        return xp.max(x, axis=axis, keepdims=True)
+    kept = tuple(1 if axis is None or d in axis else n for d, n in enumerate(x.shape))
+    return xp.full(kept, -math.inf, dtype=x.dtype)
+
+
 @primitive("logsumexp", save=(0, OUT), jvp=SLICEWISE)
-def logsumexp(x, axis, keepdims, shape):
-    # initial=-inf: a slice may be empty (its logsumexp is -inf, as PyTorch's)
-    peak = np.amax(x, axis=axis, keepdims=True, initial=-np.inf)
-    peak = np.where(np.isfinite(peak), peak, 0)
-    out = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
+def logsumexp(xp, x, axis, keepdims, shape):
+    peak = _peak(xp, x, axis)
+    peak = xp.where(xp.isfinite(peak), peak, 0.0)
+    out = xp.log(xp.sum(xp.exp(x - peak), axis=axis, keepdims=True)) + peak
     if keepdims:
         return out
-    return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
+    return xp.reshape(out, ()) if axis is None else xp.squeeze(out, axis=axis)
 
 
 @logsumexp.defvjp
@@ -145,10 +164,10 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("norm", save=(0, OUT), jvp=SLICEWISE)
-def norm(x, ord, axis, keepdims, shape):  # noqa: A002
+def norm(xp, x, ord, axis, keepdims, shape):  # noqa: A002
     if ord == 2:
-        return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
-    return np.sum(np.abs(x) ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+        return xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
+    return xp.sum(xp.abs(x) ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
 
 
 @norm.defvjp
@@ -169,45 +188,52 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("softmax", save=(OUT,), jvp=SYMMETRIC)
-def softmax(x, axis):
-    # initial=-inf: the dim may have size 0 (the result is then empty, as PyTorch's)
-    shifted = np.exp(x - np.amax(x, axis=axis, keepdims=True, initial=-np.inf))
-    out = shifted / np.sum(shifted, axis=axis, keepdims=True)
+def softmax(xp, x, axis):
+    narrow = kernels.accumulate_wide(xp, x)
+    if narrow is not None:  # bfloat16: computed in float32 and rounded once, as PyTorch
+        return xp.astype(softmax.forward(xp, xp.astype(x, kernels.FLOAT32), axis), narrow)
+    shifted = xp.exp(x - _peak(xp, x, None if axis is None else (axis,)))
+    out = shifted / xp.sum(shifted, axis=axis, keepdims=True)
     # contiguous, as PyTorch's (NumPy keeps a transposed input's order): later views match
-    return out if out.flags.c_contiguous else out.copy()
+    return kernels.contiguous(xp, out)
 
 
 @softmax.defvjp
 def _(xp, g, saved, p, needs):
     # dy_i/dx_j = y_i (delta_ij - y_j)  =>  grad = y * (g - sum(g * y))
     y = saved[0]
-    return (y * (g - (g * y).sum(axis=p["axis"], keepdims=True)),)
+    return (y * (g - xp.sum(g * y, axis=p["axis"], keepdims=True)),)
 
 
 @primitive("log_softmax", save=(OUT,))
-def log_softmax(x, axis):
-    shifted = x - np.amax(x, axis=axis, keepdims=True, initial=-np.inf)
-    out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-    return out if out.flags.c_contiguous else out.copy()  # contiguous, as softmax
+def log_softmax(xp, x, axis):
+    narrow = kernels.accumulate_wide(xp, x)
+    if narrow is not None:  # bfloat16: computed in float32 and rounded once, as PyTorch
+        return xp.astype(log_softmax.forward(xp, xp.astype(x, kernels.FLOAT32), axis), narrow)
+    shifted = x - _peak(xp, x, None if axis is None else (axis,))
+    out = shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    return kernels.contiguous(xp, out)  # as softmax
 
 
 @log_softmax.defvjp
 def _(xp, g, saved, p, needs):
     # d/dx_j (x_i - lse(x)) = delta_ij - softmax_j  =>  grad = g - softmax * sum(g)
     y = saved[0]
-    return (g - xp.exp(y) * g.sum(axis=p["axis"], keepdims=True),)
+    return (g - xp.exp(y) * xp.sum(g, axis=p["axis"], keepdims=True),)
 
 
 @log_softmax.defjvp
 def _(xp, tangents, inputs, out, p):
     # J = I - 1 softmax^T (not symmetric)  =>  J t = t - sum(softmax * t)
     t = tangents[0]
-    return t - (xp.exp(out) * t).sum(axis=p["axis"], keepdims=True)
+    return t - xp.sum(xp.exp(out) * t, axis=p["axis"], keepdims=True)
 
 
 @primitive("cumsum", jvp=LINEAR)
-def cumsum(x, axis):
-    return np.cumsum(x, axis=axis).reshape(x.shape)  # NumPy makes a 0-d input 1-d
+def cumsum(xp, x, axis):
+    if x.ndim == 0:
+        return kernels.copy(xp, x)  # the running sum of one number is that number
+    return kernels.cumsum(xp, x, axis)
 
 
 @cumsum.defvjp

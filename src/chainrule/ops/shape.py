@@ -9,11 +9,21 @@ from typing import Any
 
 import numpy as np
 
+from .. import _backend
 from ..autograd import grad_mode
 from ..autograd.function import Function
 from ..tensor import Tensor, _wrap
 from . import indexing, kernels, movement, unary
-from ._convert import as_tensor_arg, normalize_axis, normalize_dim, result_dtype, shape_arg
+from ._convert import (
+    as_tensor_arg,
+    constant_like,
+    dtype_of,
+    normalize_axis,
+    normalize_dim,
+    result_dtype,
+    shape_arg,
+    xp_of,
+)
 from ._primitive import mark_no_grad_view
 
 # ------------------------------------------------------------------ reshaping
@@ -25,18 +35,10 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
     refuse, it copies (some results here are laid out differently from PyTorch's, e.g.
     F.linear's, so refusing would break code that runs under PyTorch)."""
     data = input._data
-    size = _resolve_shape(shape_arg(shape), data.size, "reshape", input)
-    if not data.flags.c_contiguous and not _viewable(data, size):
+    size = _resolve_shape(shape_arg(shape), input.numel(), "reshape", input)
+    if not kernels.can_view(xp_of(input), data, size):
         return movement.reshape_copy(input, shape=size, in_shape=data.shape)
     return movement.reshape(input, shape=size, in_shape=data.shape)
-
-
-def _viewable(data: Any, size: tuple) -> bool:
-    try:
-        np.reshape(data, size, copy=False)
-    except ValueError:
-        return False
-    return True
 
 
 def _resolve_shape(size: tuple, numel: int, op: str, input: Tensor) -> tuple:
@@ -206,10 +208,10 @@ def cat(tensors: Any, dim: int = 0, *, axis: int | None = None) -> Tensor:
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
     dim = axis if axis is not None else dim
-    dtype = tensors[0]._data.dtype
+    dtype = dtype_of(tensors[0])
     for other in tensors[1:]:  # the result type counts the skipped parts too, as PyTorch's
-        dtype = result_dtype(_wrap(np.empty(1, dtype)), other) if other._data.dtype != dtype else dtype
-    tensors = [t if t._data.dtype == dtype else t.to(dtype) for t in tensors]
+        dtype = result_dtype(_wrap(np.empty(1, dtype)), other) if dtype_of(other) != dtype else dtype
+    tensors = [t if dtype_of(t) == dtype else t.to(dtype) for t in tensors]
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour); they stay inputs of the
     # node, so that they get their (empty) gradient as in PyTorch
     legacy = [t._data.ndim == 1 and t._data.shape[0] == 0 for t in tensors]
@@ -298,14 +300,14 @@ class _Split(Function):
             pieces.append(piece)
             start += size
         ctx.piece_shapes = [p._data.shape for p in pieces]
-        ctx.dtype = x._data.dtype
+        ctx.dtype, ctx.xp = x._data.dtype, xp_of(x)
         return tuple(pieces)
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> tuple:
         parts = []
         for grad, piece in zip(grads, ctx.piece_shapes):
-            parts.append(grad if grad is not None else _wrap(np.zeros(piece, dtype=ctx.dtype)))
+            parts.append(grad if grad is not None else _wrap(ctx.xp.zeros(piece, dtype=ctx.dtype)))
         joined = cat(parts, ctx.axis) if ctx.keepdim else stack(parts, ctx.axis)
         return joined, None, None, None
 
@@ -412,7 +414,7 @@ def _index_arg(index: Any) -> Any:
 def _index_item(item: Any) -> Any:
     if isinstance(item, Tensor):
         data = item._data
-        if data.dtype.kind not in "biu":
+        if dtype_of(item).kind not in "biu":
             raise IndexError(
                 f"tensors used as indices must be long, int, byte or bool tensors, got "
                 f"{item.dtype}"
@@ -513,7 +515,7 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 def _check_index(input: Tensor, index: Any, axis: int, op: str) -> None:
-    if index.dtype.kind not in "iu":
+    if _backend.np_dtype(index).kind not in "iu":
         raise RuntimeError(f"{op}(): expected an integer index tensor, got {index.dtype}")
     if index.ndim != input._data.ndim and input._data.ndim:
         raise RuntimeError(
@@ -540,7 +542,8 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
     common = np.broadcast_shapes(tuple(shape_in), tuple(shape_ix))
     target_in = tuple(n if d != axis else input._data.shape[axis] for d, n in enumerate(common))
     target_ix = tuple(n if d != axis else index.shape[axis] for d, n in enumerate(common))
-    return gather(expand(input, target_in), axis, _wrap(np.broadcast_to(index, target_ix)))
+    return gather(expand(input, target_in), axis,
+                  _wrap(xp_of(input).broadcast_to(index, target_ix)))
 
 
 def scatter(input: Tensor, dim: int, index: Tensor, src: Any = None, *,
@@ -555,7 +558,7 @@ def scatter(input: Tensor, dim: int, index: Tensor, src: Any = None, *,
     _check_index(input, index_data, axis, "scatter")
     src = src if src is not None else value
     if not isinstance(src, Tensor):
-        src = _wrap(np.full(index_data.shape, src, dtype=input._data.dtype))
+        src = _wrap(xp_of(input).full(index_data.shape, src, dtype=input._data.dtype))
     return indexing.scatter(input, src, axis=axis, index=index_data, src_shape=src._data.shape)
 
 
@@ -573,14 +576,14 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
     from .math import where
 
     mask = as_tensor_arg(mask, "masked_fill")
-    if mask._data.dtype != np.bool_:
+    if dtype_of(mask) != np.bool_:
         raise RuntimeError(f"masked_fill(): expected a bool mask, got {mask.dtype}")
     if isinstance(value, Tensor):
         if value._data.ndim:
             raise RuntimeError("masked_fill(): only supports a 0-dimensional value tensor")
         fill = value.to(input.dtype)
     else:
-        fill = _wrap(np.asarray(value, dtype=input._data.dtype))
+        fill = constant_like(value, dtype_of(input), input)
     out = where(mask, fill, input)
     if out._data.shape != input._data.shape:
         raise RuntimeError(
@@ -589,16 +592,20 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
         )
     # contiguous, as PyTorch's masked_fill (NumPy's where keeps a transposed input's order),
     # so that a later view shares memory where PyTorch's does
-    return out if out._data.flags.c_contiguous else unary.clone(out)
+    return out if kernels.is_contiguous(xp_of(out), out._data) else unary.clone(out)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """Integer class indices to one-hot int64 vectors (a new last dim)."""
-    data = as_tensor_arg(tensor, "one_hot")._data
-    if data.dtype.kind not in "iu":
-        raise RuntimeError(f"one_hot(): expected an integer tensor, got {data.dtype}")
+    tensor = as_tensor_arg(tensor, "one_hot")
+    data, xp = tensor._data, xp_of(tensor)
+    if dtype_of(tensor).kind not in "iu":
+        raise RuntimeError(f"one_hot(): expected an integer tensor, got {tensor.dtype}")
+    if tensor.numel():
+        low, high = int(xp.min(data)), int(xp.max(data))
     if num_classes == -1:
-        num_classes = int(data.max()) + 1 if data.size else 0
-    if data.size and (data.min() < 0 or data.max() >= num_classes):
+        num_classes = high + 1 if tensor.numel() else 0
+    if tensor.numel() and (low < 0 or high >= num_classes):
         raise RuntimeError(f"one_hot(): class values must be in [0, {num_classes})")
-    return _wrap((data[..., None] == np.arange(num_classes)).astype(np.int64))
+    hot = data[..., None] == xp.arange(num_classes, dtype=data.dtype)
+    return _wrap(_backend.astype(hot, np.dtype(np.int64)))

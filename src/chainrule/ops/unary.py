@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import kernels
 from ._primitive import ELEMENTWISE, LINEAR, OUT, primitive
 
@@ -18,8 +16,8 @@ _LN2 = math.log(2.0)
 
 
 @primitive("neg", jvp=ELEMENTWISE)
-def neg(x):
-    return np.negative(x)
+def neg(xp, x):
+    return xp.negative(x)
 
 
 @neg.defvjp
@@ -28,8 +26,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("exp", save=(OUT,), jvp=ELEMENTWISE)
-def exp(x):
-    return np.exp(x)
+def exp(xp, x):
+    return xp.exp(x)
 
 
 @exp.defvjp
@@ -38,8 +36,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("exp2", save=(OUT,), jvp=ELEMENTWISE)
-def exp2(x):
-    return np.exp2(x)
+def exp2(xp, x):
+    return 2.0 ** x  # the Array API has no exp2
 
 
 @exp2.defvjp
@@ -48,8 +46,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("expm1", save=(OUT,), jvp=ELEMENTWISE)
-def expm1(x):
-    return np.expm1(x)
+def expm1(xp, x):
+    return xp.expm1(x)
 
 
 @expm1.defvjp
@@ -58,8 +56,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("log", save=(0,), jvp=ELEMENTWISE)
-def log(x):
-    return np.log(x)
+def log(xp, x):
+    return xp.log(x)
 
 
 @log.defvjp
@@ -68,8 +66,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("log2", save=(0,), jvp=ELEMENTWISE)
-def log2(x):
-    return np.log2(x)
+def log2(xp, x):
+    return xp.log2(x)
 
 
 @log2.defvjp
@@ -78,8 +76,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("log1p", save=(0,), jvp=ELEMENTWISE)
-def log1p(x):
-    return np.log1p(x)
+def log1p(xp, x):
+    return xp.log1p(x)
 
 
 @log1p.defvjp
@@ -88,8 +86,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("sqrt", save=(OUT,), jvp=ELEMENTWISE)
-def sqrt(x):
-    return np.sqrt(x)
+def sqrt(xp, x):
+    return xp.sqrt(x)
 
 
 @sqrt.defvjp
@@ -98,8 +96,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("rsqrt", save=(OUT,), jvp=ELEMENTWISE)
-def rsqrt(x):
-    return 1 / np.sqrt(x)
+def rsqrt(xp, x):
+    return 1 / xp.sqrt(x)
 
 
 @rsqrt.defvjp
@@ -109,7 +107,7 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("reciprocal", save=(OUT,), jvp=ELEMENTWISE)
-def reciprocal(x):
+def reciprocal(xp, x):
     return 1 / x
 
 
@@ -120,8 +118,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("sin", save=(0,), jvp=ELEMENTWISE)
-def sin(x):
-    return np.sin(x)
+def sin(xp, x):
+    return xp.sin(x)
 
 
 @sin.defvjp
@@ -130,8 +128,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("cos", save=(0,), jvp=ELEMENTWISE)
-def cos(x):
-    return np.cos(x)
+def cos(xp, x):
+    return xp.cos(x)
 
 
 @cos.defvjp
@@ -140,8 +138,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("tan", save=(OUT,), jvp=ELEMENTWISE)
-def tan(x):
-    return np.tan(x)
+def tan(xp, x):
+    return xp.tan(x)
 
 
 @tan.defvjp
@@ -151,8 +149,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("tanh", save=(OUT,), jvp=ELEMENTWISE)
-def tanh(x):
-    return np.tanh(x)
+def tanh(xp, x):
+    return xp.tanh(x)
 
 
 @tanh.defvjp
@@ -162,16 +160,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("sigmoid", save=(OUT,), jvp=ELEMENTWISE)
-def sigmoid(x):
-    # 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) for x < 0, with e = e^-|x|: no overflow on
-    # either side; written with out= to make four passes over memory rather than nine
-    e = np.empty_like(x)
-    np.abs(x, out=e)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    out = np.where(x >= 0, 1.0, e)
-    e += 1
-    return np.divide(out, e, out=out)
+def sigmoid(xp, x):
+    return kernels.sigmoid(xp, x)
 
 
 @sigmoid.defvjp
@@ -181,8 +171,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("relu", save=(OUT,), jvp=ELEMENTWISE)
-def relu(x):
-    return np.maximum(x, 0)
+def relu(xp, x):
+    return xp.maximum(x, 0)
 
 
 @relu.defvjp
@@ -192,8 +182,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("abs", save=(0,), jvp=ELEMENTWISE)
-def abs_(x):
-    return np.abs(x)
+def abs_(xp, x):
+    return xp.abs(x)
 
 
 @abs_.defvjp
@@ -202,8 +192,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("erf", save=(0,), jvp=ELEMENTWISE)
-def erf(x):
-    return kernels.erf(x)
+def erf(xp, x):
+    return kernels.erf(xp, x)
 
 
 @erf.defvjp
@@ -213,8 +203,9 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("pow_scalar", save=(0,), backward_name="PowBackward0", jvp=ELEMENTWISE)
-def pow_scalar(x, exponent):
-    return np.power(x, exponent)
+def pow_scalar(xp, x, exponent):
+    out = x ** exponent
+    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # binary.py: _KEEP_DTYPE
 
 
 @pow_scalar.defvjp
@@ -228,8 +219,9 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("rpow_scalar", save=(OUT,), backward_name="PowBackward1", jvp=ELEMENTWISE)
-def rpow_scalar(x, base):
-    return np.power(base, x)
+def rpow_scalar(xp, x, base):
+    out = base ** x
+    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # binary.py: _KEEP_DTYPE
 
 
 @rpow_scalar.defvjp
@@ -245,8 +237,12 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("clamp_scalar", save=(0,), backward_name="ClampBackward1", jvp=ELEMENTWISE)
-def clamp_scalar(x, min, max):  # noqa: A002 - PyTorch's argument names
-    return np.clip(x, min, max)
+def clamp_scalar(xp, x, min, max):  # noqa: A002 - PyTorch's argument names
+    if min is not None and max is not None and min > max:
+        out = xp.minimum(xp.maximum(x, min), max)  # every element becomes max (NaN stays NaN)
+    else:
+        out = xp.clip(x, min, max)
+    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # binary.py: _KEEP_DTYPE
 
 
 @clamp_scalar.defvjp
@@ -260,7 +256,7 @@ def _(xp, g, saved, p, needs):
         inside = x >= lo
     else:
         inside = x <= hi
-    return (g * inside,)
+    return (g * xp.astype(inside, g.dtype),)  # g * 0 keeps a NaN in g, as PyTorch
 
 
 def _zero_gradient_vjp(xp, g, saved, p, needs):
@@ -268,31 +264,36 @@ def _zero_gradient_vjp(xp, g, saved, p, needs):
 
 
 @primitive("floor", jvp=ELEMENTWISE)
-def floor(x):
-    return np.floor(x)
+def floor(xp, x):
+    return xp.floor(x)
 
 
 @primitive("ceil", jvp=ELEMENTWISE)
-def ceil(x):
-    return np.ceil(x)
+def ceil(xp, x):
+    return xp.ceil(x)
 
 
 @primitive("round", jvp=ELEMENTWISE)
-def round_(x, decimals=0):
-    return np.round(x, decimals)
+def round_(xp, x, decimals=0):
+    if not decimals:
+        return xp.round(x)
+    # the Array API's round has no decimals: scale, round half to even, scale back (NumPy's
+    # own method, so the results are NumPy's)
+    scale = 10.0 ** decimals
+    return xp.round(x * scale) / scale
 
 
 @primitive("trunc", jvp=ELEMENTWISE)
-def trunc(x):
-    return np.trunc(x)
+def trunc(xp, x):
+    return xp.trunc(x)
 
 
 @primitive("sign", jvp=ELEMENTWISE)
-def sign(x):
+def sign(xp, x):
     # (x > 0) - (x < 0): 0 at a NaN, as PyTorch (NumPy's sign gives NaN)
-    if x.dtype.kind == "b":
-        return x.copy()
-    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+    if x.dtype == xp.bool:
+        return kernels.copy(xp, x)
+    return xp.astype(x > 0, x.dtype) - xp.astype(x < 0, x.dtype)
 
 
 for _prim in (floor, ceil, round_, trunc, sign):
@@ -300,8 +301,8 @@ for _prim in (floor, ceil, round_, trunc, sign):
 
 
 @primitive("cast", backward_name="ToCopyBackward0", jvp=LINEAR)
-def cast(x, dtype, src):
-    return x.astype(dtype)
+def cast(xp, x, dtype, src):
+    return kernels.astype(xp, x, dtype)
 
 
 @cast.defvjp
@@ -310,8 +311,8 @@ def _(xp, g, saved, p, needs):
 
 
 @primitive("clone", backward_name="CloneBackward0", jvp=LINEAR)
-def clone(x):
-    return x.copy()
+def clone(xp, x):
+    return kernels.copy(xp, x)
 
 
 @clone.defvjp

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _backend
 from ..autograd.grad_mode import enable_grad
 from ..tensor import Tensor, _wrap
 
@@ -251,7 +252,8 @@ def _cast_state(param: Tensor, value: Any, key: Any = None) -> Any:
     """A deep copy of ``value`` with floating tensors in ``param``'s dtype (not ``step``)."""
     if isinstance(value, Tensor):
         array = value._data
-        if key != "step" and param._data.dtype.kind == "f" and array.dtype.kind == "f":
+        if (key != "step" and _backend.np_dtype(param._data).kind == "f"
+                and _backend.np_dtype(array).kind == "f"):
             return _wrap(array.astype(param._data.dtype, copy=True))
         return _wrap(array.copy())
     if isinstance(value, dict):

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from .._dtype import float64
+from ..autograd import engine
 from ..autograd.grad_mode import no_grad
-from ..ops import creation, namespace
+from ..ops import creation
 from ..tensor import Tensor
 from .graph import Graph, Vertex, read_graph, user_names
 
@@ -90,9 +91,9 @@ def _shares(vertex: Vertex, grad: np.ndarray) -> tuple:
     node = vertex.source
     rule = node.prim.vjp
     with no_grad():  # as the engine runs a plain backward: rules on arrays, nothing recorded
-        shares = rule(namespace.array_namespace, grad, node.saved, node.params, node.needs)
-        local = rule(namespace.array_namespace, np.ones_like(grad), node.saved, node.params,
-                     node.needs)
+        xp = engine.rule_namespace(grad)
+        shares = rule(xp, grad, node.saved, node.params, node.needs)
+        local = rule(xp, xp.ones_like(grad), node.saved, node.params, node.needs)
     return shares, local
 
 

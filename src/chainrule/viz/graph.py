@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _backend
 from ..autograd import engine
 from ..autograd.graph import Node
 from ..tensor import Tensor
@@ -137,7 +138,7 @@ def _gradients(output: Tensor, order: list) -> dict | None:
     graph, or None when the graph was already freed."""
     nodes = [v for v in order if type(v) is Node]
     leaves = [v for v in order if type(v) is not Node]
-    if any(n.saved is None for n in nodes) or output._data.dtype.kind not in "fc":
+    if any(n.saved is None for n in nodes) or _backend.np_dtype(output._data).kind not in "fc":
         return None
     grads: dict = {}
     kept = [(n, n.hooks, n.retained) for n in nodes]
@@ -191,7 +192,7 @@ def _values(output: Tensor, order: list) -> dict:
         if forward is None or inputs is None:
             continue
         try:
-            out = forward(*inputs, **vertex.params)
+            out = forward(_backend.namespace_of(inputs[0]), *inputs, **vertex.params)
         except Exception:  # a kernel with inputs this graph cannot give back: leave unknown
             continue
         values[id(vertex)] = out[0] if getattr(vertex.prim, "extras", False) else out

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import _dtype
+from ... import _backend, _dtype
 from ...autograd import grad_mode
 from ...autograd.function import Function
 from ...tensor import RemovableHandle, Tensor
@@ -520,30 +520,44 @@ class Module:
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """Cast floating-point parameters and buffers to a dtype (``to(chainrule.float64)``);
-        devices other than the CPU are refused."""
-        from ...ops.creation import _check_device
+        """Move parameters and buffers to a device and/or cast the floating-point ones to a
+        dtype, in place (the same Parameter objects): ``to("cuda")``,
+        ``to(chainrule.float64)``, ``to("cuda", chainrule.float16)``, ``to(tensor)``.
 
+        >>> net.to("cpu", chainrule.float64)
+        """
         dtype = kwargs.pop("dtype", None)
-        _check_device(kwargs.pop("device", None))
+        device = kwargs.pop("device", None)
         kwargs.pop("non_blocking", None)
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for arg in args:
             if isinstance(arg, Tensor):
-                dtype = arg.dtype
+                dtype, device = arg.dtype, arg.device
             elif isinstance(arg, (_dtype.dtype, np.dtype, type)):
                 dtype = arg
-            else:
-                _check_device(arg)
-        if dtype is None:
-            return self
-        target = _dtype.to_numpy_dtype(dtype)
-        if target.kind != "f":
+            elif arg is not None:
+                device = arg
+        target = None if dtype is None else _dtype.to_numpy_dtype(dtype)
+        if target is not None and not _dtype.is_floating(target):
             raise TypeError(
                 f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}"
             )
-        return self._apply(lambda t: t.to(target) if t.is_floating_point() else t)
+        where = None
+        if device is not None:
+            where = _backend.resolve(device)
+            _backend.check_available(where)
+            if where.type == "cuda" and where.index is None:
+                where = _backend.device("cuda", 0)
+        if target is None and where is None:
+            return self
+
+        def convert(t: Tensor) -> Tensor:
+            if target is not None and t.is_floating_point():
+                t = t.to(target)
+            return t if where is None else t.to(where)
+
+        return self._apply(convert)
 
     def float(self) -> Module:
         """Cast floating-point parameters and buffers to float32."""
@@ -557,11 +571,13 @@ class Module:
         return self.to(_dtype.float16)
 
     def cpu(self) -> Module:
-        return self
+        """Move parameters and buffers to host memory."""
+        return self.to("cpu")
 
     def cuda(self, device: Any = None) -> Module:
-        """Refused with the reason (this build runs on the CPU), not an AttributeError."""
-        return self.to("cuda" if device is None else f"cuda:{device}")
+        """Move parameters and buffers to a CUDA device (``cuda:0`` unless given); without
+        CuPy, an error saying how to install it."""
+        return self.to("cuda" if device is None else _backend.resolve(device))
 
     def type(self, dst_type: Any) -> Module:
         return self._apply(lambda t: t.to(dst_type))
