@@ -12,7 +12,6 @@ any order. Parameters, shared by both so that each rule can call the other with 
 
 from __future__ import annotations
 
-from ..tensor import Tensor
 from . import kernels
 from ._primitive import LINEAR, OUT, primitive
 
