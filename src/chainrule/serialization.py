@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from . import _dtype
+from . import _backend, _dtype
 from .tensor import Tensor, _wrap
 
 _FORMAT_KEY = "chainrule.format"
@@ -57,16 +57,20 @@ def load(f: PathOrFile, map_location: Any = None, *, weights_only: bool = True) 
     """Read what ``save`` wrote (or any safetensors file, as ``{name: tensor}``).
 
     A truncated file, a file that is not safetensors, or a corrupt header raises
-    RuntimeError naming the file. ``map_location`` may only name the CPU;
-    ``weights_only`` is accepted for PyTorch compatibility (nothing but data is loaded).
+    RuntimeError naming the file. Tensors load into host memory, or onto the device
+    ``map_location`` names (``"cuda"``, ``chainrule.device(...)``); ``weights_only`` is
+    accepted for PyTorch compatibility (nothing but data is loaded).
 
     >>> model.load_state_dict(chainrule.load("model.safetensors"))
     """
-    if map_location is not None and str(map_location) not in ("cpu", "cpu:0"):
-        raise RuntimeError(
-            f"chainrule.load: map_location={map_location!r} is not available: this chainrule "
-            f"build runs on the CPU (use map_location='cpu' or None)"
-        )
+    target = None
+    if map_location is not None:
+        target = _backend.resolve(map_location)
+        try:
+            _backend.check_available(target)
+        except RuntimeError as error:
+            raise RuntimeError(f"chainrule.load: map_location={map_location!r}: {error} (use "
+                               f"map_location='cpu' or None)") from None
     if hasattr(f, "read"):
         name = repr(getattr(f, "name", f))
         data = f.read()
@@ -84,7 +88,8 @@ def load(f: PathOrFile, map_location: Any = None, *, weights_only: bool = True) 
     metadata = header.get("__metadata__") or {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise _corrupt(name, "its header's metadata is not a map of strings")
-    tensors = {key: _wrap(a) for key, a in arrays.items()}
+    tensors = {key: _wrap(a if target is None else _backend.to_device(a, target))
+               for key, a in arrays.items()}
     if not any(key in metadata for key in (_FORMAT_KEY, _TREE_KEY, _CHECK_KEY)):
         return tensors  # a plain safetensors file: its entries in order
     # a chainrule checkpoint: all of its keys must be there (one missing is damage, not
@@ -167,7 +172,7 @@ class _Encoder:
         while unique in self.arrays:
             n += 1
             unique = f"{name}#{n}"
-        array = tensor._data
+        array = _backend.to_numpy(tensor._data)  # files hold host arrays, whatever the device
         self.arrays[unique] = array if array.flags.c_contiguous else array.copy(order="C")
         return unique
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _dtype
+from .. import _backend, _dtype
 from ..autograd import grad_mode
 from ..tensor import Tensor, _wrap
 from . import _primitive, indexing, kernels, math, shape
@@ -136,7 +136,7 @@ def _position_in(base: Any, view: Any, op: str) -> tuple | None:
 def _check_writable(target: Tensor, op: str) -> None:
     """An expanded tensor (or a view of one) holds an element at several positions; NumPy
     keeps it read-only, and writing into it is refused here with PyTorch's advice."""
-    if not target._data.flags.writeable:
+    if not kernels.is_writeable(target._data):
         raise RuntimeError(
             f"{op}: unsupported operation: more than one element of the written-to tensor "
             f"(shape {tuple(target.shape)}, an expanded tensor or a view of one) refers to a "
@@ -265,7 +265,12 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
         return _rebase(self, lambda old: overwrite(old, src_t), "copy_")
     _check_writable(self, "copy_")
     try:
-        np.copyto(self._data, src_t._data, casting="unsafe")
+        if type(self._data) is np.ndarray and type(src_t._data) is np.ndarray:
+            np.copyto(self._data, src_t._data, casting="unsafe")
+        else:  # another backend, or across devices (the source is moved first, as PyTorch)
+            values = _backend.to_device(src_t._data, self.device)
+            values = _backend.astype(values, _backend.np_dtype(self._data))
+            self._data[...] = _backend.namespace_of(values).broadcast_to(values, self._data.shape)
     except ValueError:
         raise RuntimeError(
             f"copy_: source of shape {tuple(src_t.shape)} cannot be broadcast to the "

@@ -80,6 +80,14 @@ def accumulate_wide(xp: Any, x: Any) -> Any:
     return _BFLOAT16 if xp is np and x.dtype == _BFLOAT16 else None
 
 
+def into(xp: Any, function: str, *args: Any, out: Any) -> Any:
+    """``function(*args)`` written into ``out`` where the backend has out= (NumPy, CuPy: an
+    optimizer's scratch buffers), else a new array; returns the result either way."""
+    if xp is np or _is_cupy(xp):
+        return getattr(np if xp is np else _cupy(), function)(*args, out=out)
+    return getattr(xp, function)(*args)
+
+
 def quiet_division() -> Any:
     """A context in which x / 0 and 0 / 0 give inf and NaN without NumPy's warnings (PyTorch
     gives no warning; array_api_strict computes with NumPy, CuPy never warns)."""
@@ -246,6 +254,11 @@ def copy(xp: Any, x: Any) -> Any:
     if xp is np or _is_cupy(xp):
         return x.copy()
     return xp.asarray(x, copy=True)
+
+
+def is_writeable(x: Any) -> bool:
+    """Whether ``x`` may be written into (NumPy keeps a broadcast view read-only)."""
+    return x.flags.writeable if type(x) is np.ndarray else True
 
 
 def is_contiguous(xp: Any, x: Any) -> bool:

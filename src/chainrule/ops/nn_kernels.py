@@ -189,10 +189,10 @@ def _(xp, g, saved, p, needs):
         before = t + (1 if reverse else -1)
         h_prev = h0 if first else states[before, :, :size]
         c_prev = c0 if first else states[before, :, size:]
-        grad = g[t]
+        grad = g[t, ...]
         if dh is not None:
             grad = grad + _place(xp, (dh, dc), size)
-        dz, dc_new, f = _cell_vjp(xp, grad, projected[t] + xp.matmul(h_prev, w_t), c_prev)
+        dz, dc_new, f = _cell_vjp(xp, grad, projected[t, ...] + xp.matmul(h_prev, w_t), c_prev)
         dzs[t] = dz
         dh, dc = xp.matmul(dz, w_hh), dc_new * f
         term = xp.matmul(xp.swapaxes(dz, 0, 1), h_prev)
@@ -212,13 +212,13 @@ def _(xp, tangents, inputs, out, p):
     h, c, dh, dc = h0, c0, t_h, t_c
     pieces = [None] * length
     for t in _steps(length, p["reverse"]):
-        dz = _sum(None if t_proj is None else t_proj[t],
+        dz = _sum(None if t_proj is None else t_proj[t, ...],
                   None if dh is None else xp.matmul(dh, w_t),
                   None if t_w is None else xp.matmul(h, xp.swapaxes(t_w, 0, 1)))
         if dz is None and dc is None:
-            tangent = xp.zeros_like(out[t])
+            tangent = xp.zeros_like(out[t, ...])
         else:
-            tangent = _cell_jvp(xp, projected[t] + xp.matmul(h, w_t), c, dz, dc)
+            tangent = _cell_jvp(xp, projected[t, ...] + xp.matmul(h, w_t), c, dz, dc)
         pieces[t] = tangent
         dh, dc = tangent[..., :size], tangent[..., size:]
         h, c = out[t, :, :size], out[t, :, size:]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
+from .. import _backend
+from ..ops import kernels
 from ..tensor import Tensor, _wrap
 from .optimizer import Optimizer, _bump_step, _bump_version, _new_step, _scalar
 
@@ -50,7 +50,8 @@ class Adagrad(Optimizer):
     def _init_state(self, p: Tensor, group: dict[str, Any]) -> None:
         state = self.state[p]
         state["step"] = _new_step()
-        state["sum"] = _wrap(np.full_like(p._data, group["initial_accumulator_value"]))
+        xp = _backend.namespace_of(p._data)
+        state["sum"] = _wrap(xp.full_like(p._data, group["initial_accumulator_value"]))
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns the closure's loss."""
@@ -66,17 +67,18 @@ class Adagrad(Optimizer):
                     self._init_state(p, group)
                 step = _bump_step(state["step"])
                 grad = p.grad._data
+                xp = _backend.namespace_of(grad)
                 if group["maximize"]:
-                    grad = np.negative(grad)
+                    grad = -grad
                 if weight_decay != 0:
                     grad = grad + weight_decay * p._data
                 clr = lr / (1 + (step - 1) * group["lr_decay"])
                 state_sum = state["sum"]._data
-                scratch = np.multiply(grad, grad)
+                scratch = grad * grad
                 state_sum += scratch
-                np.sqrt(state_sum, out=scratch)
+                scratch = kernels.into(xp, "sqrt", state_sum, out=scratch)
                 scratch += group["eps"]
-                np.divide(grad, scratch, out=scratch)
+                scratch = kernels.into(xp, "divide", grad, scratch, out=scratch)
                 scratch *= clr
                 p._data -= scratch
                 _bump_version(p)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
+from .. import _backend
+from ..ops import kernels
 from ..tensor import _wrap
 from .optimizer import Optimizer, _bump_step, _bump_version, _new_step, _scalar
 
@@ -58,17 +58,18 @@ class Adam(Optimizer):
                 if p.grad is None:
                     continue
                 state = self.state[p]
+                xp = _backend.namespace_of(p._data)
                 if not state:
                     state["step"] = _new_step()
-                    state["exp_avg"] = _wrap(np.zeros_like(p._data))
-                    state["exp_avg_sq"] = _wrap(np.zeros_like(p._data))
+                    state["exp_avg"] = _wrap(xp.zeros_like(p._data))
+                    state["exp_avg_sq"] = _wrap(xp.zeros_like(p._data))
                     if amsgrad:
-                        state["max_exp_avg_sq"] = _wrap(np.zeros_like(p._data))
+                        state["max_exp_avg_sq"] = _wrap(xp.zeros_like(p._data))
                 step = _bump_step(state["step"])
                 param = p._data
                 grad = p.grad._data
                 if group["maximize"]:
-                    grad = np.negative(grad)
+                    grad = -grad
                 if weight_decay != 0:
                     if group["decoupled_weight_decay"]:
                         param *= 1 - lr * weight_decay
@@ -76,24 +77,25 @@ class Adam(Optimizer):
                         grad = grad + weight_decay * param
                 exp_avg = state["exp_avg"]._data
                 exp_avg_sq = state["exp_avg_sq"]._data
-                scratch = np.subtract(grad, exp_avg)
+                scratch = grad - exp_avg
                 # m.lerp_(g, 1 - beta1) = m + (1 - beta1) * (g - m)
                 scratch *= 1 - beta1
                 exp_avg += scratch
                 exp_avg_sq *= beta2
-                np.multiply(grad, grad, out=scratch)
+                scratch = kernels.into(xp, "multiply", grad, grad, out=scratch)
                 scratch *= 1 - beta2
                 exp_avg_sq += scratch
                 second = exp_avg_sq
                 if amsgrad:
-                    second = state["max_exp_avg_sq"]._data
-                    np.maximum(second, exp_avg_sq, out=second)
+                    most = state["max_exp_avg_sq"]
+                    second = most._data = kernels.into(xp, "maximum", most._data, exp_avg_sq,
+                                                       out=most._data)
                 step_size = lr / (1 - beta1**step)
                 # denom = sqrt(v) / sqrt(1 - beta2^t) + eps, into the scratch
-                np.sqrt(second, out=scratch)
+                scratch = kernels.into(xp, "sqrt", second, out=scratch)
                 scratch /= (1 - beta2**step) ** 0.5
                 scratch += group["eps"]
-                np.divide(exp_avg, scratch, out=scratch)
+                scratch = kernels.into(xp, "divide", exp_avg, scratch, out=scratch)
                 scratch *= step_size
                 param -= scratch
                 _bump_version(p)

@@ -249,13 +249,16 @@ def _check_state_shapes(name: str, index: Any, param: Tensor, value: Any) -> Non
 
 
 def _cast_state(param: Tensor, value: Any, key: Any = None) -> Any:
-    """A deep copy of ``value`` with floating tensors in ``param``'s dtype (not ``step``)."""
+    """A deep copy of ``value`` with floating tensors in ``param``'s dtype and on its device
+    (not ``step``, which stays on the CPU as PyTorch's)."""
     if isinstance(value, Tensor):
-        array = value._data
-        if (key != "step" and _backend.np_dtype(param._data).kind == "f"
-                and _backend.np_dtype(array).kind == "f"):
-            return _wrap(array.astype(param._data.dtype, copy=True))
-        return _wrap(array.copy())
+        array = _backend.copy(value._data)
+        if key == "step":
+            return _wrap(array)
+        array = _backend.to_device(array, param.device)
+        if _backend.np_dtype(param._data).kind == "f" and _backend.np_dtype(array).kind == "f":
+            array = _backend.astype(array, _backend.np_dtype(param._data))
+        return _wrap(array)
     if isinstance(value, dict):
         return {k: _cast_state(param, v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

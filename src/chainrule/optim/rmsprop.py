@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
+from .. import _backend
+from ..ops import kernels
 from ..tensor import _wrap
 from .optimizer import Optimizer, _bump_step, _bump_version, _new_step, _scalar
 
@@ -59,40 +59,41 @@ class RMSprop(Optimizer):
                 state = self.state[p]
                 if not state:
                     state["step"] = _new_step()
-                    state["square_avg"] = _wrap(np.zeros_like(p._data))
+                    state["square_avg"] = _wrap(_backend.namespace_of(p._data).zeros_like(p._data))
                     if momentum > 0:
-                        state["momentum_buffer"] = _wrap(np.zeros_like(p._data))
+                        state["momentum_buffer"] = _wrap(_backend.namespace_of(p._data).zeros_like(p._data))
                     if group["centered"]:
-                        state["grad_avg"] = _wrap(np.zeros_like(p._data))
+                        state["grad_avg"] = _wrap(_backend.namespace_of(p._data).zeros_like(p._data))
                 _bump_step(state["step"])
                 grad = p.grad._data
+                xp = _backend.namespace_of(grad)
                 if group["maximize"]:
-                    grad = np.negative(grad)
+                    grad = -grad
                 if weight_decay != 0:
                     grad = grad + weight_decay * p._data
                 square_avg = state["square_avg"]._data
                 square_avg *= alpha
-                avg = np.multiply(grad, grad)
+                avg = grad * grad
                 avg *= 1 - alpha
                 square_avg += avg
                 if group["centered"]:
                     grad_avg = state["grad_avg"]._data
                     # a.lerp_(g, 1 - alpha) = a + (1 - alpha) * (g - a)
-                    np.subtract(grad, grad_avg, out=avg)
+                    avg = kernels.into(xp, "subtract", grad, grad_avg, out=avg)
                     avg *= 1 - alpha
                     grad_avg += avg
-                    np.multiply(grad_avg, grad_avg, out=avg)
-                    np.subtract(square_avg, avg, out=avg)
-                    np.sqrt(avg, out=avg)
+                    avg = kernels.into(xp, "multiply", grad_avg, grad_avg, out=avg)
+                    avg = kernels.into(xp, "subtract", square_avg, avg, out=avg)
+                    avg = kernels.into(xp, "sqrt", avg, out=avg)
                 else:
-                    np.sqrt(square_avg, out=avg)
+                    avg = kernels.into(xp, "sqrt", square_avg, out=avg)
                 avg += group["eps"]
-                np.divide(grad, avg, out=avg)
+                avg = kernels.into(xp, "divide", grad, avg, out=avg)
                 if momentum > 0:
                     buf = state["momentum_buffer"]._data
                     buf *= momentum
                     buf += avg
-                    np.multiply(buf, lr, out=avg)
+                    avg = kernels.into(xp, "multiply", buf, lr, out=avg)
                 else:
                     avg *= lr
                 p._data -= avg

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
+from .. import _backend
 from ..ops import kernels
 from ..tensor import _wrap
 from .optimizer import Optimizer, _bump_version, _scalar
@@ -56,16 +55,16 @@ class SGD(Optimizer):
                     continue
                 d_p = p.grad._data
                 if group["maximize"]:
-                    d_p = np.negative(d_p)
+                    d_p = -d_p
                 if weight_decay != 0:
                     d_p = d_p + weight_decay * p._data
                 if momentum != 0:
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        buf = state["momentum_buffer"] = _wrap(np.array(d_p, copy=True))
+                        buf = state["momentum_buffer"] = _wrap(_backend.copy(d_p))
                     else:
-                        np.multiply(buf._data, momentum, out=buf._data)
+                        buf._data *= momentum
                         dampening = group["dampening"]
                         buf._data += d_p if dampening == 0 else (1 - dampening) * d_p
                     d_p = d_p + momentum * buf._data if group["nesterov"] else buf._data

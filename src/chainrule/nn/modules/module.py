@@ -780,7 +780,7 @@ def _snapshot(root: Module) -> list:
     """Every module's parameter and buffer entries, with a copy of each one's values."""
     return [
         (module, dict(module._parameters), dict(module._buffers),
-         [(t, t._data, t._data.copy()) for t in itertools.chain(
+         [(t, t._data, _backend.copy(t._data)) for t in itertools.chain(
              module._parameters.values(), module._buffers.values()) if t is not None])
         for module in root.modules()
     ]

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ... import _backend
+from ...ops import kernels
 from ...tensor import Tensor, _wrap
 
 
@@ -53,7 +55,8 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     norm_type = float(norm_type)
     if not grads:
         return _wrap(np.zeros((), dtype=np.float32))
-    norms = [_vector_norm(g._data, norm_type) for g in grads]
+    # the norms on the host (one number per gradient), the scaling on each gradient's device
+    norms = [_vector_norm(_backend.to_numpy(g._data), norm_type) for g in grads]
     total = _vector_norm(np.array(norms, dtype=np.result_type(*norms)), norm_type)
     if error_if_nonfinite and not math.isfinite(float(total)):
         raise RuntimeError(
@@ -64,7 +67,10 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     with np.errstate(invalid="ignore"):  # an infinite norm gives NaN gradients, silently as PyTorch
         clip_coef = np.minimum(float(max_norm) / (total + 1e-6), 1.0)
         for g in grads:
-            np.multiply(g._data, clip_coef.astype(g._data.dtype), out=g._data)
+            if type(g._data) is np.ndarray:
+                np.multiply(g._data, clip_coef.astype(g._data.dtype), out=g._data)
+            else:
+                g._data *= float(clip_coef)
             g._version[0] += 1
     return _wrap(total)
 
@@ -77,5 +83,6 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
     """
     clip_value = float(clip_value)
     for g in _grads(parameters):
-        np.clip(g._data, -clip_value, clip_value, out=g._data)
+        xp = _backend.namespace_of(g._data)
+        g._data = kernels.into(xp, "clip", g._data, -clip_value, clip_value, out=g._data)
         g._version[0] += 1
