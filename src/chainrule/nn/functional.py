@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _backend
 from ..autograd import grad_mode
-from ..ops import creation, math, nn_kernels
+from ..ops import creation, kernels, math, nn_kernels
 from ..ops.creation import _rng
 from ..ops.math import linear, sigmoid, tanh
 from ..ops.math import log_softmax as _log_softmax
@@ -72,9 +72,9 @@ def _check_p(p: float, op: str) -> None:
 
 def _dropout_mask(input: Tensor, p: float, mask_shape: tuple) -> Tensor:
     # keep with probability 1 - p and scale the kept by 1/(1 - p): E[output] = input
-    keep = _rng(None).random(mask_shape) >= p
+    keep = _rng(None, input.device).random(mask_shape) >= p
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-    return _wrap((keep * scale).astype(input._data.dtype))
+    return _wrap(_backend.asarray(keep * scale, _backend.np_dtype(input._data), input._data))
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -143,10 +143,11 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
             f"embedding(): expected an integer (Long or Int) index tensor, got {input.dtype}"
         )
     num = weight.shape[0]
-    if input.numel() and (int(input._data.min()) < 0 or int(input._data.max()) >= num):
+    indices = _backend.to_numpy(input._data)
+    if input.numel() and (int(indices.min()) < 0 or int(indices.max()) >= num):
         raise IndexError(
             f"embedding(): index out of range in self (indices in "
-            f"[{int(input._data.min())}, {int(input._data.max())}], {num} embeddings)"
+            f"[{int(indices.min())}, {int(indices.max())}], {num} embeddings)"
         )
     if max_norm is not None:
         _renorm_rows(weight, input, max_norm, norm_type)
@@ -272,6 +273,7 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
         )
     axes = tuple(range(input.ndim - len(shape), input.ndim))
     if (weight is not None and bias is not None and input.is_floating_point()
+            and kernels.is_numpy(input._data)  # the fused kernels are NumPy's
             and input.dtype == weight.dtype == bias.dtype
             and tuple(weight.shape) == tuple(bias.shape) == shape):
         # the usual affine LayerNorm: one fused primitive (ops/nn_kernels.py)
@@ -287,7 +289,7 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
         out = out + bias
     # contiguous, as PyTorch's (elementwise results keep a transposed input's order), so
     # that a later view shares memory where PyTorch's does
-    return out if out._data.flags.c_contiguous else out.clone()
+    return out if kernels.is_contiguous(_backend.namespace_of(out._data), out._data) else out.clone()
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
@@ -781,7 +783,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
             f"the input size ({input.shape}) is deprecated. Please ensure they have the same "
             f"size."
         )
-    data = input._data
+    data = _backend.to_numpy(input._data)
     if data.size and (data.min() < 0 or data.max() > 1):
         raise RuntimeError(
             "binary_cross_entropy: all elements of input should be between 0 and 1 (pass "

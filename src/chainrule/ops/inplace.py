@@ -62,7 +62,7 @@ def _rebase(target: Tensor, compute: Callable[[Tensor], Tensor], op: str) -> Ten
         position = _position_in(base._data, target._data, op)
         if position is not None:
             return _rebase_view(target, base, position, compute, op)
-    old = _wrap(target._data.copy(), target.grad_fn)
+    old = _wrap(_backend.copy(target._data), target.grad_fn)
     old._rg = target._rg
     new = compute(old)
     _store(target, new._data, op)
@@ -82,9 +82,9 @@ def _rebase_view(target: Tensor, base: Tensor, position: tuple,
             f"operation (view of shape {tuple(target.shape)}, leaf of shape "
             f"{tuple(base.shape)}). Wrap the update in `with chainrule.no_grad():`"
         )
-    old_view = _wrap(target._data.copy(), target.grad_fn)
+    old_view = _wrap(_backend.copy(target._data), target.grad_fn)
     old_view._rg = target._rg
-    old_base = _wrap(base._data.copy(), base.grad_fn)
+    old_base = _wrap(_backend.copy(base._data), base.grad_fn)
     old_base._rg = base._rg
     new_view = compute(old_view)
     new_base = _index_put(old_base, position, new_view)
@@ -152,9 +152,19 @@ def _store(target: Tensor, values: Any, op: str) -> None:
             f"{op}: output with shape {list(target.shape)} doesn't match the broadcast shape "
             f"{list(np.broadcast_shapes(values.shape, target._data.shape))}"
         )
-    _check_cast(values.dtype, target, op)
-    np.copyto(target._data, values, casting="unsafe")
+    _check_cast(_backend.np_dtype(values), target, op)
+    _write(target, values)
     target._version[0] += 1
+
+
+def _write(target: Tensor, values: Any) -> None:
+    """``values`` broadcast and cast into ``target``'s storage."""
+    data = target._data
+    if type(data) is np.ndarray and type(values) is np.ndarray:
+        np.copyto(data, values, casting="unsafe")
+        return
+    xp = _backend.namespace_of(data)
+    data[...] = _backend.astype(xp.broadcast_to(values, data.shape), _backend.np_dtype(data))
 
 
 def _check_cast(result: np.dtype, target: Tensor, op: str) -> None:
@@ -167,8 +177,18 @@ def _check_cast(result: np.dtype, target: Tensor, op: str) -> None:
         )
 
 
+# NumPy's ufunc names that the Array API spells otherwise
+_ARRAY_API_NAMES = {"power": "pow", "true_divide": "divide"}
+
+
 def _ufunc_inplace(target: Tensor, ufunc: Any, other: Any, op: str) -> Tensor:
     other_data = other._data if isinstance(other, Tensor) else other
+    if type(target._data) is not np.ndarray:  # another backend: compute, then write back
+        xp = _backend.namespace_of(target._data)
+        result = getattr(xp, _ARRAY_API_NAMES.get(ufunc.__name__, ufunc.__name__))(
+            target._data, other_data)
+        _store(target, result, op)
+        return target
     result = np.result_type(target._data, other_data)
     if ufunc is np.true_divide and result.kind in "biu":
         result = np.dtype(np.float64)

@@ -12,6 +12,7 @@ any order. Parameters, shared by both so that each rule can call the other with 
 
 from __future__ import annotations
 
+from ..tensor import Tensor
 from . import kernels
 from ._primitive import LINEAR, OUT, primitive
 
@@ -242,7 +243,7 @@ def _windows(xp, x, kernel_size):
 
 
 @primitive("max_pool", extras=True, backward_name="MaxPool2DWithIndicesBackward0")
-def max_pool(x, kernel_size, size):
+def max_pool(xp, x, kernel_size, size):  # NumPy arrays only (F.max_pool2d sees to it)
     out, first = kernels.pool_max(x, kernel_size)
     return out, (first,)
 
@@ -291,7 +292,7 @@ def _xhat_tangent(xhat, rstd, t, axes):
 
 
 @primitive("layer_norm", save=(0, 1), extras=True, backward_name="NativeLayerNormBackward0")
-def layer_norm(x, weight, bias, axes, eps):
+def layer_norm(xp, x, weight, bias, axes, eps):  # NumPy arrays only (F.layer_norm sees to it)
     out, xhat, rstd = kernels.layer_norm(x, weight, bias, axes, eps)
     return out, (xhat, rstd)
 
