@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ops import kernels, math, nn_kernels
+from ..ops import math, nn_kernels
 from ..ops.creation import from_numpy, zeros
 from ..ops.kernels import windows_out
 from ..ops.shape import cat, pad
@@ -345,7 +345,7 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
         "max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
     n, c, h, w = x.shape
     if (step == kernel and dil == (1, 1) and padding_pairs == ((0, 0), (0, 0))
-            and not return_indices and kernels.is_numpy(x._data)):  # the fused kernel is NumPy's
+            and not return_indices):
         # windows that tile the image (the usual 2x2): one fused primitive, a few passes
         out = nn_kernels.max_pool(x, kernel_size=kernel, size=(h, w))
         return out.squeeze(0) if unbatched else out

@@ -273,12 +273,11 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
         )
     axes = tuple(range(input.ndim - len(shape), input.ndim))
     if (weight is not None and bias is not None and input.is_floating_point()
-            and kernels.is_numpy(input._data)  # the fused kernels are NumPy's
             and input.dtype == weight.dtype == bias.dtype
             and tuple(weight.shape) == tuple(bias.shape) == shape):
         # the usual affine LayerNorm: one fused primitive (ops/nn_kernels.py)
         out = nn_kernels.layer_norm(input, weight, bias, axes=axes, eps=eps)
-        return out if out._data.flags.c_contiguous else out.clone()
+        return out if kernels.is_contiguous(_backend.namespace_of(out._data), out._data) else out.clone()
     mean = input.mean(axes, keepdim=True)
     centered = input - mean
     var = (centered * centered).mean(axes, keepdim=True)

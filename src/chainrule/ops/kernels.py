@@ -569,7 +569,16 @@ def _tiled(x: Any, kernel_size: tuple) -> Any:
     return x[:, :, :h // kh * kh, :w // kw * kw]
 
 
-def pool_max(x: Any, kernel_size: tuple) -> tuple:
+def pool_windows(xp: Any, x: Any, kernel_size: tuple) -> Any:
+    """The tiling windows of (N, C, H, W) as (N, C, oh, ow, kh*kw), in ``xp``'s functions
+    (any backend's, or the rule namespaces')."""
+    (kh, kw), (n, c, h, w) = kernel_size, x.shape
+    oh, ow = h // kh, w // kw
+    tiles = xp.reshape(x[:, :, :oh * kh, :ow * kw], (n, c, oh, kh, ow, kw))
+    return xp.reshape(xp.permute_dims(tiles, (0, 1, 2, 4, 3, 5)), (n, c, oh, ow, kh * kw))
+
+
+def pool_max(xp: Any, x: Any, kernel_size: tuple) -> tuple:
     """Max pooling over tiling windows: ``(maxima (N, C, oh, ow), the tap i*kw + j of each
     window's first maximum in row-major order)``, the first NaN where a window holds one
     (as PyTorch).
@@ -580,6 +589,10 @@ def pool_max(x: Any, kernel_size: tuple) -> tuple:
     argmax or max over a short last axis spends its time per window (measured 3 vs 19 ms,
     2x2 pooling of 64x64x24x24, one thread).
     """
+    if xp is not np:  # in Array API terms: the windows as an axis, their argmax
+        windows = pool_windows(xp, x, kernel_size)
+        first = xp.argmax(windows, axis=-1)  # the first maximum, or the first NaN
+        return xp.take_along_axis(windows, first[..., None], axis=-1)[..., 0], first
     (kh, kw) = kernel_size
     x = _tiled(x, kernel_size)
     if np.isnan(x).any():
@@ -607,9 +620,10 @@ def pool_max(x: Any, kernel_size: tuple) -> tuple:
 
 
 def pool_tap_mask(first: Any, taps: int) -> Any:
-    """(N, C, oh, ow, taps) booleans, True at each window's first maximum (``first`` may be
-    a tensor holding pool_max's indices: read as an array)."""
-    return np.arange(taps) == np.asarray(first)[..., None]
+    """(N, C, oh, ow, taps) booleans on ``first``'s backend, True at each window's first
+    maximum (``first``: pool_max's indices)."""
+    xp = _backend.namespace_of(first)
+    return xp.arange(taps, dtype=first.dtype) == first[..., None]
 
 
 def pool_place(grad: Any, first: Any, kernel_size: tuple, size: tuple) -> Any:
@@ -633,9 +647,14 @@ def pool_place(grad: Any, first: Any, kernel_size: tuple, size: tuple) -> Any:
 
 # ------------------------------------------------------------------ layer norm
 # (for ops/nn_kernels.py's layer_norm: normalised over the trailing ``axes``)
-def layer_norm(x: Any, weight: Any, bias: Any, axes: tuple, eps: float) -> tuple:
+def layer_norm(xp: Any, x: Any, weight: Any, bias: Any, axes: tuple, eps: float) -> tuple:
     """``(xhat * weight + bias, xhat, rstd)`` with xhat = (x - mean) * rstd and
     rstd = 1 / sqrt(var + eps), mean and (biased) variance over ``axes``."""
+    if xp is not np:  # the same, without NumPy's in-place passes
+        xhat = x - xp.mean(x, axis=axes, keepdims=True)
+        rstd = 1 / xp.sqrt(xp.mean(xhat * xhat, axis=axes, keepdims=True) + eps)
+        xhat = xhat * rstd
+        return xhat * weight + bias, xhat, rstd
     mean = x.mean(axis=axes, keepdims=True)
     xhat = x - mean
     var = np.mean(np.square(xhat), axis=axes, keepdims=True)

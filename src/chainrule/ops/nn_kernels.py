@@ -12,7 +12,10 @@ any order. Parameters, shared by both so that each rule can call the other with 
 
 from __future__ import annotations
 
-from ..tensor import Tensor
+import math
+
+from .. import _backend
+from ..tensor import Tensor, _wrap
 from . import kernels
 from ._primitive import LINEAR, OUT, primitive
 
@@ -234,17 +237,9 @@ def _(xp, tangents, inputs, out, p):
 # im2col composition in nn/conv_functional.py.
 
 
-def _windows(xp, x, kernel_size):
-    """x's tiling windows as (N, C, oh, ow, kh*kw) with rule-namespace ops."""
-    (kh, kw), (n, c, h, w) = kernel_size, x.shape
-    oh, ow = h // kh, w // kw
-    tiles = x[:, :, :oh * kh, :ow * kw].reshape((n, c, oh, kh, ow, kw))
-    return xp.permute_dims(tiles, (0, 1, 2, 4, 3, 5)).reshape((n, c, oh, ow, kh * kw))
-
-
 @primitive("max_pool", extras=True, backward_name="MaxPool2DWithIndicesBackward0")
-def max_pool(xp, x, kernel_size, size):  # NumPy arrays only (F.max_pool2d sees to it)
-    out, first = kernels.pool_max(x, kernel_size)
+def max_pool(xp, x, kernel_size, size):
+    out, first = kernels.pool_max(xp, x, kernel_size)
     return out, (first,)
 
 
@@ -252,22 +247,27 @@ def max_pool(xp, x, kernel_size, size):  # NumPy arrays only (F.max_pool2d sees 
 def _(xp, g, saved, p, needs):
     (first,) = saved
     kernel_size, size = p["kernel_size"], p["size"]
-    if not isinstance(g, Tensor):
+    if kernels.is_numpy(g):
         return (kernels.pool_place(g, first, kernel_size, size),)
     (kh, kw), (n, c, oh, ow) = kernel_size, g.shape
-    windows = xp.where(kernels.pool_tap_mask(first, kh * kw), xp.expand_dims(g, -1), 0.0)
-    tiles = xp.permute_dims(windows.reshape((n, c, oh, ow, kh, kw)), (0, 1, 2, 4, 3, 5))
-    out = tiles.reshape((n, c, oh * kh, ow * kw))
+    if isinstance(g, Tensor):  # recorded: the saved indices come back as a (constant) tensor
+        mask = _wrap(kernels.pool_tap_mask(first._data, kh * kw))
+    else:
+        mask = kernels.pool_tap_mask(first, kh * kw)
+    windows = xp.where(mask, xp.expand_dims(g, -1), 0.0)
+    tiles = xp.permute_dims(xp.reshape(windows, (n, c, oh, ow, kh, kw)), (0, 1, 2, 4, 3, 5))
+    out = xp.reshape(tiles, (n, c, oh * kh, ow * kw))
     return (xp.pad(out, ((0, 0), (0, 0), (0, size[0] - oh * kh), (0, size[1] - ow * kw)), 0.0),)
 
 
 @max_pool.defjvp
 def _(xp, tangents, inputs, out, p):
     # the maxima's positions are x's (recomputed: the same argmax), the tangent picked there
-    kernel_size = p["kernel_size"]
-    _, first = kernels.pool_max(inputs[0]._data, kernel_size)
-    windows = _windows(xp, tangents[0], kernel_size)
-    return xp.where(kernels.pool_tap_mask(first, kernel_size[0] * kernel_size[1]), windows, 0.0).sum(axis=-1)
+    kernel_size, data = p["kernel_size"], inputs[0]._data
+    _, first = kernels.pool_max(_backend.namespace_of(data), data, kernel_size)
+    windows = kernels.pool_windows(xp, tangents[0], kernel_size)
+    mask = _wrap(kernels.pool_tap_mask(first, kernel_size[0] * kernel_size[1]))
+    return xp.sum(xp.where(mask, windows, 0.0), axis=-1)
 
 
 # ------------------------------------------------------------------ layer norm
@@ -276,24 +276,27 @@ def _(xp, tangents, inputs, out, p):
 # mean, add, rsqrt, mul, mul, add), two passes fewer each way.
 
 
+def _mean(xp, t, axes):
+    """The mean over ``axes``, kept as size-1 axes (the rule namespaces have sum, not mean)."""
+    return xp.sum(t, axis=axes, keepdims=True) / math.prod(t.shape[a] for a in axes)
+
+
 def _normalized(xp, x, axes, eps):
     """xhat and rstd recomputed with rule-namespace ops."""
-    mean = x.mean(axis=axes, keepdims=True)
-    centered = x - mean
-    rstd = ((centered * centered).mean(axis=axes, keepdims=True) + eps) ** -0.5
+    centered = x - _mean(xp, x, axes)
+    rstd = (_mean(xp, centered * centered, axes) + eps) ** -0.5
     return centered * rstd, rstd
 
 
-def _xhat_tangent(xhat, rstd, t, axes):
+def _xhat_tangent(xp, xhat, rstd, t, axes):
     # d xhat = rstd (t - mean(t) - xhat mean(t xhat)): the Jacobian of normalising, which is
     # symmetric, so the same map also takes g * w back to dx in the VJP
-    return rstd * (t - t.mean(axis=axes, keepdims=True)
-                   - xhat * (t * xhat).mean(axis=axes, keepdims=True))
+    return rstd * (t - _mean(xp, t, axes) - xhat * _mean(xp, t * xhat, axes))
 
 
 @primitive("layer_norm", save=(0, 1), extras=True, backward_name="NativeLayerNormBackward0")
-def layer_norm(xp, x, weight, bias, axes, eps):  # NumPy arrays only (F.layer_norm sees to it)
-    out, xhat, rstd = kernels.layer_norm(x, weight, bias, axes, eps)
+def layer_norm(xp, x, weight, bias, axes, eps):
+    out, xhat, rstd = kernels.layer_norm(xp, x, weight, bias, axes, eps)
     return out, (xhat, rstd)
 
 
@@ -302,13 +305,14 @@ def _(xp, g, saved, p, needs):
     # dx = rstd (gw - mean(gw) - xhat mean(gw xhat)), gw = g w; dw = sum g xhat; db = sum g
     x, weight, xhat, rstd = saved
     axes = p["axes"]
-    if not isinstance(x, Tensor):
+    if kernels.is_numpy(x):
         return kernels.layer_norm_backward(g, weight, xhat, rstd, axes, needs)
-    xhat, rstd = _normalized(xp, x, axes, p["eps"])
+    if isinstance(x, Tensor):  # recorded: xhat and rstd recomputed, to differentiate them
+        xhat, rstd = _normalized(xp, x, axes, p["eps"])
     leading = tuple(range(g.ndim - len(axes)))
-    return (_xhat_tangent(xhat, rstd, g * weight, axes) if needs[0] else None,
-            (g * xhat).sum(axis=leading) if needs[1] else None,
-            g.sum(axis=leading) if needs[2] else None)
+    return (_xhat_tangent(xp, xhat, rstd, g * weight, axes) if needs[0] else None,
+            xp.sum(g * xhat, axis=leading) if needs[1] else None,
+            xp.sum(g, axis=leading) if needs[2] else None)
 
 
 @layer_norm.defjvp
@@ -317,5 +321,5 @@ def _(xp, tangents, inputs, out, p):
     t_x, t_w, t_b = tangents
     x, weight, _ = inputs
     xhat, rstd = _normalized(xp, x, p["axes"], p["eps"])
-    return _sum(None if t_x is None else _xhat_tangent(xhat, rstd, t_x, p["axes"]) * weight,
+    return _sum(None if t_x is None else _xhat_tangent(xp, xhat, rstd, t_x, p["axes"]) * weight,
                 None if t_w is None else xhat * t_w, t_b)
