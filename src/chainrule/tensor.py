@@ -101,7 +101,7 @@ class Tensor:
                 "you can only change requires_grad flags of leaf variables; use .detach() "
                 "to get a tensor that does not require grad"
             )
-        if requires_grad and not (self.dtype.is_floating_point or self.dtype.is_complex):
+        if requires_grad and not (_dtype.is_floating(self._data.dtype) or self.dtype.is_complex):
             raise RuntimeError(
                 f"only tensors of floating point dtype can require gradients; this tensor is "
                 f"{self.dtype} with shape {tuple(self.shape)}: convert it first with .float()"
@@ -144,10 +144,7 @@ class Tensor:
         return self._data.ndim
 
     def numel(self) -> int:
-        n = 1
-        for d in self._data.shape:
-            n *= d
-        return n
+        return int(self._data.size)
 
     nelement = numel
     ndimension = dim
@@ -183,7 +180,7 @@ class Tensor:
         return _backend.device_of(self._data)
 
     def is_floating_point(self) -> bool:
-        return self.dtype.is_floating_point
+        return _dtype.is_floating(self._data.dtype)
 
     def element_size(self) -> int:
         return self.dtype.itemsize

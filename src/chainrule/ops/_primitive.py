@@ -34,6 +34,7 @@ from ..autograd.graph import Node
 from ..tensor import Tensor
 
 _new = object.__new__
+_np = np
 _ndarray = np.ndarray
 # each backend's array type -> its namespace, filled as backends load (_backend.on_load)
 _NAMESPACES: dict = {}
@@ -191,8 +192,12 @@ _backend.on_load.append(_add_backend)
 
 
 def _namespace(prim: Primitive, inputs: tuple) -> Any:
-    """The namespace of the inputs' arrays, when the fast lookup in ``apply`` missed: a
-    NumPy subclass (memmap), or inputs on different devices (an error naming both)."""
+    """The namespace of the inputs' arrays, when they are not all NumPy's: another backend
+    (found by the first input's array type), a NumPy subclass (memmap), or inputs on
+    different devices (an error naming both)."""
+    xp = _NAMESPACES.get(type(inputs[0]._data))
+    if xp is not None and all(type(t._data) is type(inputs[0]._data) for t in inputs[1:]):
+        return xp
     owner = _backend.backend_of(inputs[0]._data)
     first = _backend.device_of(inputs[0]._data)
     for t in inputs[1:]:
@@ -223,24 +228,21 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
         x = inputs[0]
         if enabled and x._base is not None:
             refresh_view(x)
-        try:
-            xp = _NAMESPACES[type(x._data)]
-        except KeyError:
-            xp = _namespace(prim, inputs)
-        out = prim.forward(xp, x._data, **params)
+        data = x._data
+        # NumPy, the fast path, decided by one check; any other backend by its array type
+        xp = _np if type(data) is _ndarray else _namespace(prim, inputs)
+        out = prim.forward(xp, data, **params)
     elif count == 2:
         x, y = inputs
         if enabled and (x._base is not None or y._base is not None):
             refresh_view(x)
             refresh_view(y)
-        kind = type(x._data)
-        try:
-            if kind is not type(y._data):
-                raise KeyError(kind)  # different array types: different devices, or a subclass
-            xp = _NAMESPACES[kind]
-        except KeyError:
+        data, other = x._data, y._data
+        if type(data) is _ndarray and type(other) is _ndarray:
+            xp = _np
+        else:  # another backend, or two devices (an error naming both)
             xp = _namespace(prim, inputs)
-        out = prim.forward(xp, x._data, y._data, **params)
+        out = prim.forward(xp, data, other, **params)
     else:
         if enabled:
             for t in inputs:
