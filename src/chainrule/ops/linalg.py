@@ -58,7 +58,12 @@ def _(xp, tangents, inputs, out, p):
 
 @primitive("linear", save=(0, 1), backward_name="AddmmBackward0", uses=((1,), (0,)))
 def linear(xp, x, weight, bias=None):
-    if x.ndim == 2 and x.shape[0] <= 256:
+    lead = x.shape[:-1]
+    if x.ndim != 2:
+        # (..., in) as one matrix of rows: a 3-D by 2-D matmul is one BLAS call per leading
+        # index (measured 15.2 vs 11.5 ms for (16, 64, 256) by (256, 2048), one thread)
+        x = _rows(xp, x)
+    if x.shape[0] <= 256:
         # few rows: W x^T reads both operands in BLAS's preferred order (measured 2x faster
         # than x W^T at 16 rows, even at 128, slower from ~1000); the result is its transpose
         out = xp.matmul(weight, x.mT).mT
@@ -66,6 +71,8 @@ def linear(xp, x, weight, bias=None):
         out = xp.matmul(x, weight.mT)
     if bias is not None:
         out += bias
+    if len(lead) != 1:
+        out = xp.reshape(out, (*lead, weight.shape[0]))
     return out
 
 
@@ -73,7 +80,11 @@ def linear(xp, x, weight, bias=None):
 def _(xp, g, saved, p, needs):
     # y = x W^T + b  =>  dx = g W,  dW = g^T x (summed over batch axes),  db = sum of g
     x, weight = saved
-    gx = xp.matmul(g, weight) if needs[0] else None
+    gx = None
+    if needs[0]:
+        # rows for a batched g, as in the forward (11.5 vs 10.9 ms at (16, 64, 2048))
+        gx = xp.matmul(g, weight) if g.ndim == 2 else xp.reshape(
+            xp.matmul(_rows(xp, g), weight), x.shape)
     gw = gb = None
     if needs[1] or (len(needs) > 2 and needs[2]):
         g2 = _rows(xp, g)
