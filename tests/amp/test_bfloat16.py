@@ -158,3 +158,15 @@ def _same_bits(ours, theirs):
     nan = np.isnan(ours.float().numpy())
     assert np.array_equal(nan, torch.isnan(theirs.float()).numpy())
     np.testing.assert_array_equal(mine[~nan], reference[~nan])
+
+
+@pytest.mark.parametrize("op", [lambda x: x * 0.3, lambda x: x - 0.1, lambda x: x + 0.1,
+                                lambda x: x / 0.7, lambda x: 1.3 / x, lambda x: x ** 1.5,
+                                lambda x: 2.5 ** x, lambda x: 0.3 - x],
+                         ids=["mul", "sub", "add", "div", "rdiv", "pow", "rpow", "rsub"])
+def test_scalar_ops_keep_bfloat16(op):
+    x = cr.tensor(np.abs(A) + 0.1).to(cr.bfloat16).requires_grad_()
+    out = op(x)
+    assert out.dtype == cr.bfloat16
+    out.sum().backward()
+    assert x.grad.dtype == cr.bfloat16

@@ -133,12 +133,11 @@ def _(xp, g, saved, p, needs):
 
 
 # --------------------------------------------------- tensor with a Python scalar
-# _KEEP_DTYPE: the result has the tensor's dtype, as PyTorch's (which computes bfloat16 with
-# a Python float in float32 and rounds once); NumPy gives float32 for bfloat16 with a float
+# A bfloat16 tensor's scalar comes as a kernels.Opmath float (math._scalar_operand), which
+# computes in float32 and rounds back to bfloat16, as PyTorch; other scalars are plain.
 @primitive("add_scalar", backward_name="AddBackward0", jvp=ELEMENTWISE)
 def add_scalar(xp, x, other):
-    out = x + other
-    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # see _KEEP_DTYPE
+    return x + other
 
 
 @add_scalar.defvjp
@@ -148,8 +147,7 @@ def _(xp, g, saved, p, needs):
 
 @primitive("rsub_scalar", backward_name="RsubBackward1", jvp=ELEMENTWISE)
 def rsub_scalar(xp, x, other):
-    out = other - x
-    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # see _KEEP_DTYPE
+    return other - x
 
 
 @rsub_scalar.defvjp
@@ -159,8 +157,7 @@ def _(xp, g, saved, p, needs):
 
 @primitive("mul_scalar", backward_name="MulBackward0", jvp=ELEMENTWISE)
 def mul_scalar(xp, x, other):
-    out = x * other
-    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # see _KEEP_DTYPE
+    return x * other
 
 
 @mul_scalar.defvjp
@@ -170,8 +167,7 @@ def _(xp, g, saved, p, needs):
 
 @primitive("div_scalar", backward_name="DivBackward0", jvp=ELEMENTWISE)
 def div_scalar(xp, x, other):
-    out = x / other
-    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # see _KEEP_DTYPE
+    return x / other
 
 
 @div_scalar.defvjp
@@ -181,8 +177,7 @@ def _(xp, g, saved, p, needs):
 
 @primitive("rdiv_scalar", save=(0,), backward_name="DivBackward0", jvp=ELEMENTWISE)
 def rdiv_scalar(xp, x, other):
-    out = other / x
-    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # see _KEEP_DTYPE
+    return other / x
 
 
 @rdiv_scalar.defvjp

@@ -88,6 +88,66 @@ def into(xp: Any, function: str, *args: Any, out: Any) -> Any:
     return getattr(xp, function)(*args)
 
 
+class Opmath(float):
+    """A Python float that NumPy arrays combine with in float32, the result rounded back to
+    the array's dtype: PyTorch's arithmetic of a bfloat16 tensor with a Python number (NumPy
+    gives a float32 array). ``math._scalar_operand`` makes one for bfloat16 tensors only;
+    NumPy defers to it (``__array_ufunc__ = None``), so plain floats pay nothing.
+    """
+
+    __array_ufunc__ = None
+
+    def _with(self, array: Any, op: Any) -> Any:
+        return op(array.astype(FLOAT32), float(self)).astype(array.dtype)
+
+    def __neg__(self) -> Opmath:
+        return Opmath(-float(self))  # x - c is x + (-c): still applied in float32
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, np.ndarray):
+            return self._with(other, lambda a, c: c + a)
+        return float(self) + other
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Any:
+        if isinstance(other, np.ndarray):
+            return self._with(other, lambda a, c: c - a)
+        return float(self) - other
+
+    def __rsub__(self, other: Any) -> Any:
+        if isinstance(other, np.ndarray):
+            return self._with(other, lambda a, c: a - c)
+        return other - float(self)
+
+    def __mul__(self, other: Any) -> Any:
+        if isinstance(other, np.ndarray):
+            return self._with(other, lambda a, c: c * a)
+        return float(self) * other
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> Any:
+        if isinstance(other, np.ndarray):
+            return self._with(other, lambda a, c: c / a)
+        return float(self) / other
+
+    def __rtruediv__(self, other: Any) -> Any:
+        if isinstance(other, np.ndarray):
+            return self._with(other, lambda a, c: a / c)
+        return other / float(self)
+
+    def __pow__(self, other: Any) -> Any:
+        if isinstance(other, np.ndarray):
+            return self._with(other, lambda a, c: c ** a)
+        return float(self) ** other
+
+    def __rpow__(self, other: Any) -> Any:
+        if isinstance(other, np.ndarray):
+            return self._with(other, lambda a, c: a ** c)
+        return other ** float(self)
+
+
 def quiet_division() -> Any:
     """A context in which x / 0 and 0 / 0 give inf and NaN without NumPy's warnings (PyTorch
     gives no warning; array_api_strict computes with NumPy, CuPy never warns)."""

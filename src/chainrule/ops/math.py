@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _backend, _dtype
 from ..tensor import Tensor, _wrap
-from . import binary, linalg, movement, reduce, unary
+from . import binary, kernels, linalg, movement, reduce, unary
 from ._convert import (
     as_tensor_arg,
     broadcast_error,
@@ -33,6 +33,7 @@ from ._convert import (
 )
 
 # ------------------------------------------------------------------ binary arithmetic
+_BFLOAT16 = _dtype.bfloat16.np
 
 
 def _pair(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -86,6 +87,8 @@ def _scalar_operand(t: Tensor, value: Any) -> tuple[Tensor, Any] | None:
         info = np.iinfo(dtype)
         if not info.min <= value <= info.max:
             value = np.array(value).astype(dtype)
+    elif dtype == _BFLOAT16 and isinstance(value, float):
+        value = kernels.Opmath(value)  # computed in float32, rounded back (PyTorch's opmath)
     return t, value
 
 

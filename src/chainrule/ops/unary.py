@@ -204,8 +204,7 @@ def _(xp, g, saved, p, needs):
 
 @primitive("pow_scalar", save=(0,), backward_name="PowBackward0", jvp=ELEMENTWISE)
 def pow_scalar(xp, x, exponent):
-    out = x ** exponent
-    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # binary.py: _KEEP_DTYPE
+    return x ** exponent  # a bfloat16 tensor's exponent is a kernels.Opmath (binary.py)
 
 
 @pow_scalar.defvjp
@@ -220,8 +219,7 @@ def _(xp, g, saved, p, needs):
 
 @primitive("rpow_scalar", save=(OUT,), backward_name="PowBackward1", jvp=ELEMENTWISE)
 def rpow_scalar(xp, x, base):
-    out = base ** x
-    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # binary.py: _KEEP_DTYPE
+    return base ** x  # a bfloat16 tensor's base is a kernels.Opmath (binary.py)
 
 
 @rpow_scalar.defvjp
@@ -242,7 +240,8 @@ def clamp_scalar(xp, x, min, max):  # noqa: A002 - PyTorch's argument names
         out = xp.minimum(xp.maximum(x, min), max)  # every element becomes max (NaN stays NaN)
     else:
         out = xp.clip(x, min, max)
-    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)  # binary.py: _KEEP_DTYPE
+    # NumPy clips bfloat16 with float bounds into float32; PyTorch keeps bfloat16
+    return out if out.dtype is x.dtype else xp.astype(out, x.dtype)
 
 
 @clamp_scalar.defvjp
