@@ -156,3 +156,12 @@ def test_cuda_seeding_leaves_the_cpu_stream_alone():
     cr.cuda.manual_seed_all(11)
     np.testing.assert_array_equal(cr.rand(4).numpy(), expected.numpy())
     assert cr.cuda.initial_seed() == 11
+
+
+def test_one_backward_over_roots_on_two_devices():
+    a = cr.ones(2, requires_grad=True)
+    b = cr.ones(2, device=STRICT, requires_grad=True)
+    cr.autograd.backward([(a * 2).sum(), (b.exp() * 3).sum()])
+    assert a.grad.tolist() == [2.0, 2.0] and a.grad.device == cr.device("cpu")
+    np.testing.assert_allclose(b.grad.cpu().numpy(), 3 * np.e)
+    assert b.grad.device == cr.device(STRICT)

@@ -26,6 +26,9 @@ _state = grad_mode.state
 _array_namespaces: dict = {}
 _make_array_namespace: Any = None
 _tensor_namespace: Any = None
+# set once any tensor has been moved between devices (ops/movement.py's to_device): until
+# then every graph is on one device and a backward pass takes one rule namespace throughout
+devices_crossed = False
 # called with each node whose saved arrays backward releases (diagnostics.memory sets it)
 release_hook: Any = None
 # called with each node, the gradients its rule returned and its upstream gradient (anomaly mode)
@@ -186,8 +189,13 @@ def _run(outputs: Sequence, grad_outputs: Sequence, targets: Sequence | None,
     previous_mode = _state.enabled
     _state.enabled = create_graph
     xp = _tensor_namespace
+    # one namespace for the whole pass unless a graph can span devices (a recorded move, or
+    # roots on different devices): then each node's is looked up from its gradient's type
     plain = not create_graph
     last_kind = None  # the array type of the last node's gradient, whose namespace is xp
+    if plain and not devices_crossed and len({type(g) for g in root_grads}) == 1:
+        xp = rule_namespace(root_grads[0])
+        plain = False
     pop, take, pending = ready.pop, grads.pop, grads.get
     try:
         while ready:

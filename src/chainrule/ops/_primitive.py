@@ -182,8 +182,16 @@ def mark_no_grad_view(view: Tensor, source: Tensor, enabled: bool) -> None:
 view_position: Any = None  # set by ops/inplace.py: where a view's elements lie in its base
 
 
+# True while NumPy is the only backend loaded: then every array is NumPy's and apply needs
+# no check to hand kernels ``np`` (set False for good once another backend loads)
+_numpy_only = True
+
+
 def _add_backend(owner: _backend.Backend) -> None:
+    global _numpy_only
     _NAMESPACES[owner.array_type] = owner.xp
+    if owner is not _backend.NUMPY:
+        _numpy_only = False
 
 
 for _owner in _backend.BACKENDS.values():
@@ -229,8 +237,10 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
         if enabled and x._base is not None:
             refresh_view(x)
         data = x._data
-        # NumPy, the fast path, decided by one check; any other backend by its array type
-        xp = _np if type(data) is _ndarray else _namespace(prim, inputs)
+        if _numpy_only or type(data) is _ndarray:
+            xp = _np
+        else:  # another backend, found by its array type
+            xp = _namespace(prim, inputs)
         out = prim.forward(xp, data, **params)
     elif count == 2:
         x, y = inputs
@@ -238,7 +248,7 @@ def apply(prim: Primitive, *inputs: Tensor, **params: Any) -> Tensor:
             refresh_view(x)
             refresh_view(y)
         data, other = x._data, y._data
-        if type(data) is _ndarray and type(other) is _ndarray:
+        if _numpy_only or (type(data) is _ndarray and type(other) is _ndarray):
             xp = _np
         else:  # another backend, or two devices (an error naming both)
             xp = _namespace(prim, inputs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from .. import _backend
+from ..autograd import engine
 from . import kernels
 from ._primitive import LINEAR, primitive
 
@@ -144,6 +145,7 @@ def _(xp, g, saved, p, needs):
 # ------------------------------------------------------------------ devices
 @primitive("to_device", backward_name="ToCopyBackward0", jvp=LINEAR)
 def to_device(xp, x, device, src):
+    engine.devices_crossed = True  # from now on a graph may span devices (engine._run)
     return _backend.to_device(x, device)
 
 
