@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _backend
 from ..ops._primitive import ELEMENTWISE, primitive
 
 # ------------------------------------------------------------------ cross-entropy
@@ -67,7 +68,7 @@ def _cross_entropy_grad(xp, g, x, lse, p, e=None, total=None):
     hit = g_rows if row_w is None else g_rows * row_w  # gradient reaching each target logit
     if eps:
         spread = g_rows if valid is None else g_rows * valid
-        total_w = classes if weight is None else float(weight.sum())
+        total_w = classes if weight is None else float(_backend.namespace_of(weight).sum(weight))
         coef = (1 - eps) * hit + (eps / classes) * total_w * spread
     else:
         coef = hit
@@ -82,14 +83,16 @@ def _cross_entropy_grad(xp, g, x, lse, p, e=None, total=None):
         return grad
     # recorded backward: lse is a constant here, so softmax is normalised explicitly
     # (exp(x - c) / sum exp(x - c) for any constant c) to keep its derivative in x
-    e = xp.exp(x - lse.reshape((rows, 1)))
-    probs = e / e.sum(axis=1, keepdims=True)
-    grad = probs * xp.broadcast_to(coef, (rows,)).reshape((rows, 1))
-    picked = (-(1 - eps) * xp.broadcast_to(hit, (rows,))).reshape((rows, 1))
-    grad = xp.scatter_add(grad, 1, target.reshape((rows, 1)), picked)
+    e = xp.exp(x - xp.reshape(lse, (rows, 1)))
+    probs = e / xp.sum(e, axis=1, keepdims=True)
+    grad = probs * xp.reshape(xp.broadcast_to(coef, (rows,)), (rows, 1))
+    picked = xp.reshape(-(1 - eps) * xp.broadcast_to(hit, (rows,)), (rows, 1))
+    # target and weight are arrays (parameters of the op) also when xp records tensors
+    arrays = _backend.namespace_of(target)
+    grad = xp.scatter_add(grad, 1, arrays.reshape(target, (rows, 1)), picked)
     if eps:
-        spread = xp.broadcast_to(spread, (rows,)).reshape((rows, 1))
-        w = 1.0 if weight is None else weight.reshape((1, classes))
+        spread = xp.reshape(xp.broadcast_to(spread, (rows,)), (rows, 1))
+        w = 1.0 if weight is None else arrays.reshape(weight, (1, classes))
         grad = grad - (eps / classes) * spread * w
     return grad
 

@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import _backend
 from ..ops import math, nn_kernels
-from ..ops.creation import from_numpy, zeros
+from ..ops.creation import zeros
 from ..ops.kernels import windows_out
 from ..ops.shape import cat, pad
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 
 __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold",
@@ -353,18 +354,19 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     cols = nn_kernels.im2col(x, kernel_size=kernel, dilation=dil, padding=padding_pairs,
                              stride=step, size=(h, w), value=-np.inf).reshape(n, c, taps, oh * ow)
     # argmax returns the first maximum (and the first NaN, which max then propagates)
-    first = cols._data.argmax(axis=2)
-    picked = np.arange(taps).reshape(taps, 1) == first[:, :, None, :]
-    out = math.where(from_numpy(picked), cols, 0.0).sum(2).reshape(n, c, oh, ow)
+    xp = _backend.namespace_of(cols._data)
+    first = xp.argmax(cols._data, axis=2)
+    picked = xp.reshape(xp.arange(taps, device=first.device), (taps, 1)) == first[:, :, None, :]
+    out = math.where(_wrap(picked), cols, 0.0).sum(2).reshape(n, c, oh, ow)
     if unbatched:
         out = out.squeeze(0)
     if not return_indices:
         return out
     # the flat index h*W + w of the picked tap: window start plus the tap's offset
-    tap_h, tap_w = np.divmod(first.reshape(n, c, oh, ow), kernel[1])
+    tap_h, tap_w = np.divmod(_backend.to_numpy(first).reshape(n, c, oh, ow), kernel[1])
     rows = np.arange(oh).reshape(oh, 1) * step[0] - padding_pairs[0][0] + tap_h * dil[0]
     columns = np.arange(ow) * step[1] - padding_pairs[1][0] + tap_w * dil[1]
-    indices = from_numpy((rows * w + columns).astype(np.int64))
+    indices = _on_device((rows * w + columns).astype(np.int64), x)
     return out, indices.squeeze(0) if unbatched else indices
 
 
@@ -385,6 +387,12 @@ def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     parts = result if return_indices else (result,)
     parts = tuple(t.squeeze(2).squeeze(0) if unbatched else t.squeeze(2) for t in parts)
     return parts if return_indices else parts[0]
+
+
+def _on_device(array: np.ndarray, like: Tensor) -> Tensor:
+    """A constant made on the host (window counts, averaging weights, indices) as a tensor
+    on ``like``'s device; NumPy's own array when that is the CPU."""
+    return _wrap(_backend.asarray(array, array.dtype, like._data))
 
 
 def _avg_divisor(size: int, kernel: int, stride: int, padding: int, out: int,
@@ -425,8 +433,8 @@ def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     else:
         rows = _avg_divisor(h, kernel[0], step[0], padding_pairs[0][0], oh, count_include_pad)
         columns = _avg_divisor(w, kernel[1], step[1], padding_pairs[1][0], ow, count_include_pad)
-        divisor = np.multiply.outer(rows, columns).astype(x._data.dtype)
-        out = sums / from_numpy(divisor)
+        divisor = np.multiply.outer(rows, columns).astype(_backend.np_dtype(x._data))
+        out = sums / _on_device(divisor, x)
     return out.squeeze(0) if unbatched else out
 
 
@@ -468,10 +476,10 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     oh, ow = (n if s is None else int(s) for s, n in zip(sizes, (h, w)))
     if oh < 1 or ow < 1:
         raise RuntimeError(f"adaptive_avg_pool2d(): output_size must be positive, got {sizes}")
-    dtype = x._data.dtype
+    dtype = _backend.np_dtype(x._data)
     # out = A_h x A_w^T: two matmuls, linear in x, so differentiable like any matmul
-    rows = from_numpy(_averaging_matrix(h, oh, dtype))
-    columns = from_numpy(np.ascontiguousarray(_averaging_matrix(w, ow, dtype).T))
+    rows = _on_device(_averaging_matrix(h, oh, dtype), x)
+    columns = _on_device(np.ascontiguousarray(_averaging_matrix(w, ow, dtype).T), x)
     out = math.matmul(math.matmul(rows, x), columns)
     return out.squeeze(0) if unbatched else out
 
@@ -498,10 +506,11 @@ def _dropout(x: Tensor, p: float) -> Tensor:
 def _safe_softmax(scores: Tensor) -> Tensor:
     """Softmax over the last dim, 0 (not NaN) on rows where every score is -inf, as
     PyTorch's scaled_dot_product_attention: a query that may attend nowhere gets 0."""
-    empty = np.isneginf(scores._data).all(axis=-1, keepdims=True)
-    if not empty.any():
+    xp = _backend.namespace_of(scores._data)
+    empty = xp.all(scores._data == -np.inf, axis=-1, keepdims=True)
+    if not bool(xp.any(empty)):
         return math.softmax(scores, -1)
-    empty = from_numpy(empty)
+    empty = _wrap(empty)
     return math.where(empty, 0.0, math.softmax(math.where(empty, 0.0, scores), -1))
 
 
@@ -534,9 +543,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if is_causal:
         if attn_mask is not None:
             raise RuntimeError(f"{op}(): explicit attn_mask should not be set when is_causal=True")
-        attn_mask = from_numpy(np.tril(np.ones((length, source), dtype=bool)))
+        attn_mask = _on_device(np.tril(np.ones((length, source), dtype=bool)), query)
     if attn_mask is not None:
-        if attn_mask._data.dtype == np.bool_:
+        if _backend.np_dtype(attn_mask._data) == np.bool_:
             scores = scores.masked_fill(attn_mask.logical_not(), -np.inf)
         else:
             scores = scores + attn_mask
@@ -550,8 +559,8 @@ def _float_mask(mask: Tensor | None, dtype: Any, name: str) -> Tensor | None:
     """A bool mask (True = masked out, as nn.MultiheadAttention) as an additive float mask."""
     if mask is None:
         return None
-    if mask._data.dtype == np.bool_:
-        return from_numpy(np.where(mask._data, -np.inf, 0.0).astype(dtype))
+    if _backend.np_dtype(mask._data) == np.bool_:
+        return _on_device(np.where(_backend.to_numpy(mask._data), -np.inf, 0.0).astype(dtype), mask)
     if not mask.is_floating_point():
         raise RuntimeError(f"multi_head_attention_forward(): {name} must be bool or floating, got "
                            f"{mask.dtype}")
@@ -619,7 +628,7 @@ def multi_head_attention_forward(
     if is_causal and attn_mask is None:
         raise RuntimeError(f"{op}(): need attn_mask if specifying the is_causal hint")
     head_dim = embed_dim // num_heads
-    dtype = query._data.dtype
+    dtype = _backend.np_dtype(query._data)
     causal_hint = is_causal and key_padding_mask is None and not need_weights
     attn_mask = None if causal_hint else _float_mask(attn_mask, dtype, "attn_mask")
     key_padding_mask = _float_mask(key_padding_mask, dtype, "key_padding_mask")

@@ -849,9 +849,16 @@ def _class_targets(input: Tensor, target: Tensor, op: str) -> tuple[Tensor, Tens
     return input.movedim(1, -1).reshape(-1, classes), target.reshape(-1), expected
 
 
-def _row_weights(target: np.ndarray, classes: int, weight: Tensor | None,
+def _device_array(array: np.ndarray | None, like: Tensor) -> Any:
+    """A host array (indices, weights) on ``like``'s device; NumPy's own on the CPU."""
+    return None if array is None else _backend.asarray(array, array.dtype, like._data)
+
+
+def _row_weights(target: Any, classes: int, weight: Tensor | None,
                  ignore_index: int, dtype: np.dtype, op: str) -> tuple:
-    """(safe target, per-row target weight or None, valid mask or None, class weights)."""
+    """(safe target, per-row target weight or None, valid mask or None, class weights) as
+    host arrays: class indices are checked and picked on the host whatever the device."""
+    target = _backend.to_numpy(target)
     valid = target != ignore_index
     all_valid = bool(valid.all())
     safe = target if all_valid else np.where(valid, target, 0)
@@ -865,7 +872,7 @@ def _row_weights(target: np.ndarray, classes: int, weight: Tensor | None,
                 f"{op}: weight tensor should be defined either for all {classes} classes or no "
                 f"classes but got weight tensor of shape: {list(weight.shape)}"
             )
-        w = weight._data.astype(dtype, copy=False)
+        w = _backend.to_numpy(weight._data).astype(dtype, copy=False)
     if w is None:
         row_w = None if all_valid else valid.astype(dtype)
     else:
@@ -898,13 +905,14 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     flat, flat_target, shape = _class_targets(input, target, "cross_entropy")
     classes = flat.shape[1]
     safe, row_w, valid, w = _row_weights(flat_target._data, classes, weight, ignore_index,
-                                         flat._data.dtype, "cross_entropy")
+                                         _backend.np_dtype(flat._data), "cross_entropy")
     scale = None
     if reduction == "sum":
         scale = 1.0
     elif reduction == "mean":
         count = (float(row_w.sum()) if row_w is not None else float(safe.size))
         scale = 1.0 / count if count else float("nan")
+    safe, row_w, valid, w = (_device_array(a, flat) for a in (safe, row_w, valid, w))
     loss = _loss_kernels.cross_entropy(flat, target=safe, row_w=row_w, valid=valid, weight=w,
                                        smoothing=float(label_smoothing), scale=scale)
     return loss if reduction != "none" else loss.reshape(shape)
@@ -948,9 +956,9 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     flat, flat_target, shape = _class_targets(input, target, "nll_loss")
     classes = flat.shape[1]
     safe, row_w, _, _ = _row_weights(flat_target._data, classes, weight, ignore_index,
-                                     flat._data.dtype, "nll_loss")
-    picked = flat.gather(1, _wrap(safe[:, None])).reshape(-1)
-    loss = -picked if row_w is None else picked * _wrap(-row_w)
+                                     _backend.np_dtype(flat._data), "nll_loss")
+    picked = flat.gather(1, _wrap(_device_array(safe[:, None], flat))).reshape(-1)
+    loss = -picked if row_w is None else picked * _wrap(_device_array(-row_w, flat))
     if reduction == "none":
         return loss.reshape(shape)
     if reduction == "sum":

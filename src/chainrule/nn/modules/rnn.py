@@ -23,7 +23,7 @@ from ...autograd import Function
 from ...ops import creation, nn_kernels
 from ...ops.math import relu, sigmoid, tanh
 from ...ops.shape import cat, stack
-from ...tensor import Tensor
+from ...tensor import Tensor, _wrap
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -44,7 +44,8 @@ class _TimeSteps(Function):
     def forward(ctx: Any, x: Tensor) -> tuple:
         # plain tensors on x's memory, not views of x: x is this layer's own intermediate,
         # never written in place
-        return tuple(creation.from_numpy(step) for step in x.detach().numpy())
+        steps = x.detach()._data
+        return tuple(_wrap(steps[t, ...]) for t in range(steps.shape[0]))
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor) -> Tensor:
@@ -183,7 +184,7 @@ class RNNBase(Module):
         """``hx`` checked against (layers * directions, N, size), or zeros."""
         expected = (self.num_layers * (2 if self.bidirectional else 1), batch, size)
         if hx is None:
-            return creation.zeros(expected, dtype=like.dtype)
+            return creation.zeros(expected, dtype=like.dtype, device=like.device)
         if unbatched:
             if hx.ndim != 2:
                 raise RuntimeError(f"{type(self).__name__}: for unbatched 2-D input, {what} "
@@ -381,7 +382,8 @@ class RNNCellBase(Module):
         state = []
         for value in (h, c):
             if value is None:
-                value = creation.zeros((x.shape[0], self.hidden_size), dtype=x.dtype)
+                value = creation.zeros((x.shape[0], self.hidden_size), dtype=x.dtype,
+                                       device=x.device)
             elif unbatched:
                 value = value.unsqueeze(0)
             state.append(value)
