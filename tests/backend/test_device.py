@@ -165,3 +165,20 @@ def test_one_backward_over_roots_on_two_devices():
     assert a.grad.tolist() == [2.0, 2.0] and a.grad.device == cr.device("cpu")
     np.testing.assert_allclose(b.grad.cpu().numpy(), 3 * np.e)
     assert b.grad.device == cr.device(STRICT)
+
+
+@pytest.mark.parametrize("name, fn, data", [
+    ("prod with zeros", lambda x: x.prod(1), [[0.0, 2.0, 3.0], [1.5, 0.0, 0.0]]),
+    ("cat with an empty piece", lambda x: cr.cat([x, x[:, :0], x * x], 1), [[1.0, 2.0], [3.0, 4.0]]),
+])
+def test_second_order_constants_follow_the_gradient_device(name, fn, data):
+    # the default device stays the CPU: zeros and eyes made inside the rules under
+    # create_graph must land on the gradient's device, not the default one
+    grads = []
+    for device in ("cpu", STRICT):
+        x = cr.tensor(data, dtype=cr.float64, device=device, requires_grad=True)
+        (g,) = cr.autograd.grad((fn(x) ** 2).sum(), x, create_graph=True)
+        (h,) = cr.autograd.grad((g * g).sum(), x)
+        assert h.device == cr.device(device), name
+        grads.append(h.cpu().numpy())
+    np.testing.assert_allclose(*grads, rtol=1e-12, atol=1e-12)

@@ -55,7 +55,7 @@ def gather(xp, x, axis, index, shape):
 
 @gather.defvjp
 def _(xp, g, saved, p, needs):
-    zeros = xp.zeros(p["shape"], dtype=g.dtype)
+    zeros = xp.zeros(p["shape"], dtype=g.dtype, device=g.device)
     return (xp.scatter_add(zeros, p["axis"], p["index"], g),)
 
 
@@ -83,7 +83,7 @@ def _(xp, g, saved, p, needs):
     axis, index = p["axis"], p["index"]
     g_base = None
     if needs[0]:
-        g_base = xp.scatter(g, axis, index, xp.zeros(index.shape, dtype=g.dtype))
+        g_base = xp.scatter(g, axis, index, xp.zeros(index.shape, dtype=g.dtype, device=g.device))
     return (g_base, _src_gradient(xp, g, p, needs))
 
 

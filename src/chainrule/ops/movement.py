@@ -71,7 +71,7 @@ def _(xp, g, saved, p, needs):
     grads, start = [], 0
     for size, need in zip(p["sizes"], needs):
         if size is None:
-            grads.append(xp.zeros((0,), dtype=g.dtype) if need else None)
+            grads.append(xp.zeros((0,), dtype=g.dtype, device=g.device) if need else None)
             continue
         if need:
             index = (slice(None),) * axis + (slice(start, start + size), Ellipsis)

@@ -48,7 +48,7 @@ def array_namespace(owner: _backend.Backend) -> SimpleNamespace:
         einsum=partial(kernels.einsum, xp),
         exp=xp.exp,
         expand_dims=xp.expand_dims,
-        eye=lambda n, dtype: xp.eye(n, dtype=dtype),
+        eye=lambda n, dtype, device=None: xp.eye(n, dtype=dtype, device=device),
         flip=xp.flip,
         gather=partial(kernels.gather, xp),
         index_add=partial(kernels.index_add, xp),
@@ -86,9 +86,11 @@ def _swapped(ndim: int, a: int, b: int) -> tuple:
     return tuple(order)
 
 
-def _zeros(shape_: Any, dtype: Any = None) -> Tensor:
-    # rules pass g.dtype, a chainrule dtype here; np.zeros' default is float64
-    return creation.zeros(tuple(shape_), dtype=np.float64 if dtype is None else dtype)
+def _zeros(shape_: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    # rules pass g.dtype, a chainrule dtype here, and g.device (made on the default device
+    # otherwise, which under create_graph need not be g's); np.zeros' default is float64
+    return creation.zeros(tuple(shape_), dtype=np.float64 if dtype is None else dtype,
+                          device=device)
 
 
 def _prod(x: Tensor, axis: Any, keepdims: bool) -> Tensor:
@@ -114,7 +116,7 @@ tensor_namespace = SimpleNamespace(
     einsum=math.einsum,
     exp=math.exp,
     expand_dims=lambda x, axis: shape.unsqueeze(x, axis),
-    eye=lambda n, dtype: creation.eye(n, dtype=dtype),
+    eye=lambda n, dtype, device=None: creation.eye(n, dtype=dtype, device=device),
     flip=lambda x, axis: movement.flip(x, axis=_axes(axis, x.ndim)),
     gather=lambda x, axis, index: indexing.gather(x, axis=axis, index=index, shape=x._data.shape),
     index_add=lambda shape_, index, values: indexing.index_add(values, shape=tuple(shape_),

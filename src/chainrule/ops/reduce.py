@@ -104,7 +104,7 @@ def _products_of_others(xp, x, shape, axis):
         n *= shape[a]
     lead = tuple(shape[a] for a in kept)
     rows = xp.expand_dims(xp.reshape(xp.permute_dims(x, order), lead + (n,)), -2)  # (..., 1, n)
-    others = xp.prod(xp.where(xp.eye(n, dtype=x.dtype) > 0, 1.0, rows), axis=-1)  # (..., n)
+    others = xp.prod(xp.where(xp.eye(n, dtype=x.dtype, device=x.device) > 0, 1.0, rows), axis=-1)  # (..., n)
     others = xp.reshape(others, lead + tuple(shape[a] for a in reduced))
     return xp.permute_dims(others, tuple(order.index(a) for a in range(ndim)))
 
