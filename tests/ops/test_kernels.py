@@ -132,3 +132,20 @@ def test_sgd_update_through_blas_matches_torch() -> None:
         lib.optim.SGD([p], lr=0.05).step()
         updated.append(np.asarray(p.detach()))
     np.testing.assert_allclose(*updated, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", DTYPES[:-1], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape", [(100,), (64, 128), (3, 50, 70)], ids=str)
+def test_relu_equals_maximum_with_zero_bit_for_bit(dtype: type, shape: tuple) -> None:
+    x = _draw(np.random.default_rng(6), shape, dtype)
+    assert _same_bits(kernels.relu(np, x), np.maximum(x, 0))
+    assert _same_bits(kernels.relu(np, x.T), np.maximum(x.T, 0))  # strided: the scalar path
+    for zeros in kernels._ZEROS.values():  # the shared zeros stay zeros and read-only
+        assert not zeros.flags.writeable and not zeros.any()
+
+
+def test_relu_grows_its_zeros_for_a_larger_input() -> None:
+    small = kernels.relu(np, np.full(5000, -1.0))
+    large = kernels.relu(np, np.linspace(-1.0, 1.0, 300_001))
+    assert not small.any() and kernels._ZEROS[np.dtype(np.float64)].size >= 300_001
+    np.testing.assert_array_equal(large, np.maximum(np.linspace(-1.0, 1.0, 300_001), 0))

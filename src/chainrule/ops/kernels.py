@@ -184,6 +184,30 @@ def erf(xp: Any, x: Any) -> Any:
     raise MissingKernel("erf", xp)
 
 
+# zeros that relu compares against, grown to the largest input seen; np.zeros takes fresh
+# pages from calloc and nothing writes them, so they stay the kernel's shared zero page
+_ZEROS: dict = {}
+# below this many elements the scalar path's fewer calls win
+_RELU_MIN_SIZE = 1 << 12
+
+
+def relu(xp: Any, x: Any) -> Any:
+    """``max(x, 0)`` elementwise, NaN kept (PyTorch's relu).
+
+    NumPy's maximum has a vectorised loop for two arrays of one shape but not for an array
+    and a scalar: 0.19 ms against 0.08 ms for (1024, 512) float32, so on NumPy the zero is
+    a read-only view of a shared zeros buffer.
+    """
+    if xp is not np or x.size < _RELU_MIN_SIZE or not x.flags.c_contiguous:
+        return xp.maximum(x, 0)
+    zeros = _ZEROS.get(x.dtype)
+    if zeros is None or zeros.size < x.size:
+        zeros = np.zeros(x.size, dtype=x.dtype)
+        zeros.flags.writeable = False
+        _ZEROS[x.dtype] = zeros
+    return np.maximum(x, zeros[:x.size].reshape(x.shape))
+
+
 # integer types of each width: ``select`` moves float bits through them unchanged
 _BITS = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 # below this many elements np.where's branches cost less than select's five calls
