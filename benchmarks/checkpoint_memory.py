@@ -13,17 +13,16 @@ Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/ch
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 import chainrule as cr
 import chainrule.nn.functional as F
+import workloads
 from chainrule.diagnostics import track_saved_memory
 from chainrule.utils.checkpoint import checkpoint_sequential, measure_layers, plan_segments
 
@@ -102,10 +101,7 @@ def main() -> int:
                          "time_vs_plain": seconds / base_time, "sqrt_L": math.sqrt(depth)})
             print(f"{depth:4d} {name:18} {segments:8d} {peak:12,d} {peak / base_peak:8.2f} "
                   f"{seconds * 1e3:8.1f} {seconds / base_time:8.2f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
-    print(f"wrote {out}")
+    workloads.write_json(args.out, rows)
     return 0
 
 

@@ -41,7 +41,6 @@ Run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset in this command only:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -49,13 +48,13 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import threadpoolctl
 
 import chainrule
+import workloads
 from chainrule.autograd import forward_ad
 
 D_IN = 16
@@ -258,10 +257,7 @@ def main() -> int:
                   "threads": args.threads},
         "rows": rows,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    workloads.write_json(args.out, report)
     return 0
 
 

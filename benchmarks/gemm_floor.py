@@ -15,7 +15,6 @@ Timings are the best of many calls (a floor, not a typical time), libraries in b
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -92,10 +91,7 @@ def main() -> int:
               f"{steps['torch']:7.3f} ms, chainrule step {steps['chainrule']:7.3f} ms; "
               f"least reachable ratio {row['least_reachable_ratio']:.2f}, "
               f"chainrule's {row['ratio']:.2f} (best of {repeats})")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    workloads.write_json(args.out, report)
     return 0
 
 

@@ -292,10 +292,7 @@ def main() -> int:
           f"jax.jit: the same function jitted")
     report["rows"] = rows
     report["ratios"] = {row["name"]: row["ratio"] for row in rows if row["ratio"] is not None}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    workloads.write_json(args.out, report)
     return 0
 
 

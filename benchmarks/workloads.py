@@ -15,7 +15,9 @@ fresh process that must hold one library only.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,8 +27,9 @@ Step = Callable[[], Any]
 
 
 # ------------------------------------------------------------------ per-op chain
-def chain(lib: Any, x: Any, length: int) -> Any:
-    """``length`` cheap elementwise ops in a row (mul, add, tanh, sub: values stay finite)."""
+def chain(lib: Any, x: Any, length: int, tanh: Callable | None = None) -> Any:
+    """``length`` cheap elementwise ops in a row (mul, add, tanh, sub: values stay finite).
+    ``tanh`` for libraries whose arrays have no ``.tanh()`` (jax.numpy.tanh, autograd's)."""
     h = x
     for i in range(length):
         k = i % 4
@@ -35,26 +38,18 @@ def chain(lib: Any, x: Any, length: int) -> Any:
         elif k == 1:
             h = h + x
         elif k == 2:
-            h = h.tanh()
+            h = h.tanh() if tanh is None else tanh(h)
         else:
             h = h - 0.1
     return h
 
 
-def _chain_numpy_style(np_like: Any, x: Any, length: int) -> Any:
-    """The same chain for libraries with a NumPy-style namespace (jax.numpy, autograd.numpy)."""
-    h = x
-    for i in range(length):
-        k = i % 4
-        if k == 0:
-            h = h * 0.5
-        elif k == 1:
-            h = h + x
-        elif k == 2:
-            h = np_like.tanh(h)
-        else:
-            h = h - 0.1
-    return h
+def write_json(path: str, data: Any) -> None:
+    """Write a benchmark's results as JSON at ``path`` (folders made) and say where."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2))
+    print(f"wrote {out}")
 
 
 def chain_data() -> np.ndarray:
@@ -83,7 +78,7 @@ def chain_steps_jax(jit: bool) -> tuple[Step, Step]:
     x = jnp.asarray(chain_data())
 
     def f(x: Any) -> Any:
-        return _chain_numpy_style(jnp, x, CHAIN_LENGTH).sum()
+        return chain(jnp, x, CHAIN_LENGTH, jnp.tanh).sum()
 
     grad, forward = jax.grad(f), f
     if jit:
@@ -99,7 +94,7 @@ def chain_steps_autograd() -> tuple[Step, Step]:
     x = chain_data()
 
     def f(x: Any) -> Any:
-        return _chain_numpy_style(anp, x, CHAIN_LENGTH).sum()
+        return chain(anp, x, CHAIN_LENGTH, anp.tanh).sum()
 
     grad = autograd.grad(f)
     return (lambda: grad(x)), (lambda: f(x))
