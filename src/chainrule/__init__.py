@@ -10,7 +10,7 @@ A reverse-mode automatic differentiation engine over NumPy arrays with PyTorch's
 tensor(7.)
 """
 
-from . import _tensor_methods, amp, autograd, cuda, distributed, func, nn, optim, utils
+from . import _allocator, _tensor_methods, amp, autograd, cuda, distributed, func, nn, optim, utils
 from ._backend import device, get_default_device, set_default_device
 from ._dtype import (
     bfloat16,
@@ -210,6 +210,8 @@ from .serialization import load, save
 from .tensor import Size, Tensor, is_tensor
 
 _tensor_methods.bind()
+# large temporaries reuse freed memory instead of faulting in fresh pages (_allocator.py)
+_allocator.keep_freed_memory()
 
 __version__ = "0.1.0"
 
