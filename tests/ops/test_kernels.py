@@ -4,6 +4,8 @@ kernels.select: np.where's results bit for bit on arrays large enough to take th
 branch-free path (every dtype, broadcasting, Python scalars, inf/NaN/-0.0), and relu's and
 where's gradients through it against PyTorch. kernels.axpy: add_/sub_ with alpha and SGD's
 update against PyTorch on arrays large enough for BLAS, and the cases it must leave to NumPy.
+kernels.add_to_rows and column_sums (a linear layer's bias and its gradient through BLAS):
+NumPy's results (bit for bit for the addition), the cases left to NumPy, linear against PyTorch.
 """
 
 from __future__ import annotations
@@ -149,3 +151,53 @@ def test_relu_grows_its_zeros_for_a_larger_input() -> None:
     large = kernels.relu(np, np.linspace(-1.0, 1.0, 300_001))
     assert not small.any() and kernels._ZEROS[np.dtype(np.float64)].size >= 300_001
     np.testing.assert_array_equal(large, np.maximum(np.linspace(-1.0, 1.0, 300_001), 0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape", [(1024, 512), (40, 1000), (3, 5)], ids=str)
+def test_add_to_rows_equals_numpy_bit_for_bit(dtype: type, shape: tuple) -> None:
+    out = _draw(np.random.default_rng(7), shape, dtype)
+    vector = _draw(np.random.default_rng(8), shape[1:], dtype)
+    expected = out + vector
+    kernels.add_to_rows(out, vector)
+    assert _same_bits(out, expected)
+
+
+def test_add_to_rows_leaves_what_blas_cannot_do_to_numpy() -> None:
+    rng = np.random.default_rng(9)
+    base = rng.standard_normal((512, 512)).astype(np.float32)
+    for out, vector in ((base.copy(), rng.standard_normal(512)),  # dtypes differ
+                        (base.copy().T, rng.standard_normal(512).astype(np.float32)),  # not C
+                        (base.copy(), rng.standard_normal(1024).astype(np.float32)[::2]),
+                        (base.copy(), np.float32(2.0))):  # a scalar
+        expected = (out + vector).astype(np.float32)
+        kernels.add_to_rows(out, vector)
+        np.testing.assert_array_equal(out, expected)
+    aliased = base.copy()
+    expected = aliased + aliased[0]
+    kernels.add_to_rows(aliased, aliased[0])  # the row itself changes as it is added
+    np.testing.assert_array_equal(aliased, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_column_sums_match_numpy(dtype: type) -> None:
+    a = np.random.default_rng(10).standard_normal((2048, 300)).astype(dtype)
+    tolerance = 1e-5 if dtype is np.float32 else 1e-12
+    np.testing.assert_allclose(kernels.column_sums(np, a), a.sum(axis=0), rtol=tolerance,
+                               atol=tolerance * 50)
+    strided = a[::2]  # not C-contiguous: NumPy's own sum
+    assert _same_bits(kernels.column_sums(np, strided), strided.sum(axis=0))
+
+
+def test_linear_with_bias_through_blas_matches_torch() -> None:
+    rng = np.random.default_rng(11)
+    data, weight, bias, upstream = (rng.standard_normal(shape).astype(np.float32) for shape in
+                                    ((1024, 300), (200, 300), (200,), (1024, 200)))
+    results = []
+    for lib in (chainrule, torch):
+        x, w, b = (lib.tensor(v, requires_grad=True) for v in (data, weight, bias))
+        out = lib.nn.functional.linear(x, w, b)
+        out.backward(lib.tensor(upstream))
+        results.append([np.asarray(t.detach()) for t in (out, x.grad, w.grad, b.grad)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)

@@ -70,7 +70,7 @@ def linear(xp, x, weight, bias=None):
     else:
         out = xp.matmul(x, weight.mT)
     if bias is not None:
-        out += bias
+        kernels.add_to_rows(out, bias)
     if len(lead) != 1:
         out = xp.reshape(out, (*lead, weight.shape[0]))
     return out
@@ -91,7 +91,7 @@ def _(xp, g, saved, p, needs):
         if needs[1]:
             gw = xp.matmul(_mT(xp, g2), _rows(xp, x))
         if len(needs) > 2 and needs[2]:
-            gb = xp.sum(g2, axis=0)
+            gb = kernels.column_sums(xp, g2)
     return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
 
 
