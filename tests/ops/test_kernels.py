@@ -201,3 +201,18 @@ def test_linear_with_bias_through_blas_matches_torch() -> None:
         results.append([np.asarray(t.detach()) for t in (out, x.grad, w.grad, b.grad)])
     for ours, theirs in zip(*results):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_relu_backward_equals_where_bit_for_bit(dtype: type) -> None:
+    rng = np.random.default_rng(12)
+    x = _draw(rng, (300, 300), dtype)
+    x.flat[4:8] = [-np.nan, 0.0, -0.0, 1e-40]  # a NaN with its sign bit set, both zeros, tiny
+    y = kernels.relu(np, x)
+    assert np.signbit(y).any()  # -0.0 and the negative NaN come through relu
+    g = _draw(rng, (300, 300), dtype)
+    for upstream in (g, g.T, np.broadcast_to(g[0], g.shape)):  # any layout of the gradient
+        assert _same_bits(kernels.relu_backward(np, y, upstream), np.where(y <= 0, 0.0, upstream))
+    strided = y[:, ::2]
+    assert _same_bits(kernels.relu_backward(np, strided, g[:, :150]),
+                      np.where(strided <= 0, 0.0, g[:, :150]))

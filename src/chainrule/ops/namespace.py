@@ -24,8 +24,8 @@ from ._convert import cast
 RULE_FUNCTIONS = (
     "abs", "advanced_index", "any", "astype", "broadcast_to", "cos", "cumsum", "einsum", "exp",
     "expand_dims", "eye", "flip", "gather", "index_add", "log", "matmul", "pad", "permute_dims",
-    "prod", "reshape", "roll", "scatter", "scatter_add", "sign", "sin", "sum", "swapaxes", "tril",
-    "to_device", "triu", "where", "zeros", "zeros_like", "ones_like",
+    "prod", "relu_backward", "reshape", "roll", "scatter", "scatter_add", "sign", "sin", "sum",
+    "swapaxes", "tril", "to_device", "triu", "where", "zeros", "zeros_like", "ones_like",
     # sliding windows (ops/nn_kernels.py)
     "im2col", "col2im",
 )
@@ -57,6 +57,7 @@ def array_namespace(owner: _backend.Backend) -> SimpleNamespace:
         pad=partial(kernels.pad, xp),
         permute_dims=xp.permute_dims,
         prod=xp.prod,
+        relu_backward=partial(kernels.relu_backward, xp),
         reshape=xp.reshape,
         roll=xp.roll,
         scatter=partial(kernels.scatter, xp),
@@ -126,6 +127,7 @@ tensor_namespace = SimpleNamespace(
     pad=lambda x, widths, value: movement.pad(x, widths=tuple(widths), value=value),
     permute_dims=lambda x, axes: shape.permute(x, tuple(axes)),
     prod=lambda x, axis=None, keepdims=False: _prod(x, axis, keepdims),
+    relu_backward=lambda y, g: math.where(y <= 0, 0.0, g),
     reshape=lambda x, shape_: shape.reshape(x, tuple(shape_)),
     roll=lambda x, shift, axis: movement.roll(x, shift=shift, axis=axis),
     scatter=lambda base, axis, index, src: indexing.scatter(

@@ -177,8 +177,9 @@ def relu(xp, x):
 
 @relu.defvjp
 def _(xp, g, saved, p, needs):
-    # relu'(x) = 1 for x > 0 and 0 for x <= 0 (PyTorch: 0 at 0, and g passes at a NaN)
-    return (xp.where(saved[0] <= 0, 0.0, g),)
+    # relu'(x) = 1 for x > 0 and 0 for x <= 0 (PyTorch: 0 at 0, and g passes at a NaN):
+    # where(y <= 0, 0, g) from the output y
+    return (xp.relu_backward(saved[0], g),)
 
 
 @primitive("abs", save=(0,), jvp=ELEMENTWISE)
