@@ -57,7 +57,7 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
     return median_times({"only": fn}, repeats, warmup)["only"]
 
 
-def median_times(fns: dict, repeats: int, warmup: int = 3, rounds: int = 4) -> dict:
+def median_times(fns: dict, repeats: int, warmup: int = 3, rounds: int = 8) -> dict:
     """Median seconds of each function over ``repeats`` calls, taken in ``rounds`` blocks
     that alternate between the functions (A..A B..B A..A B..B), so that a change in the
     machine's load hits all of them alike. Blocks rather than single calls: PyTorch's and
@@ -255,8 +255,8 @@ def main() -> int:
         rows.append(make_row(label, {name: figures[key] for name, figures in overhead.items()}))
     rate = matmul_rate(times(20))
     report["matmul_float32_flops"] = rate
-    for batch, width, repeats in ((16, 512, 200), (128, 512, 60), (1024, 512, 15),
-                                  (1024, 1024, 10)):
+    for batch, width, repeats in ((16, 512, 200), (128, 512, 60), (1024, 512, 32),
+                                  (1024, 1024, 16)):
         result = bench_mlp(torch, peers, batch, width, times(repeats))
         report[f"mlp_b{batch}_w{width}"] = result
         floor_ms = result["flops_per_step"] / rate * 1e3
