@@ -508,8 +508,11 @@ SHAPE = [
     OpSpec("permute[method]", lambda m, x: x.permute(1, 2, 0), (case((2, 3, 4)),)),
     OpSpec("transpose", lambda m, x, **kw: m.transpose(x, kw["a"], kw["b"]), (
         case((2, 3), a=0, b=1), case((2, 3, 4), a=-1, b=0), case((2, 3), a=1, b=1),
+        case((), a=0, b=-1),
     )),
     OpSpec("transpose[.T,.mT]", lambda m, x: (x.T, x.mT), (case((2, 3)),)),
+    OpSpec("t", lambda m, x: m.t(x), (case((2, 3)), case((3,)), case(()))),
+    OpSpec("t[method]", lambda m, x: x.t(), (case((0, 3)),)),
     OpSpec("expand", lambda m, x, **kw: x.expand(*kw["size"]), (
         case((3, 1), size=(3, 4)), case((3,), size=(2, 3)), case((), size=(2, 2)),
         case((1, 3), size=(-1, 3)), case((1, 3), size=(2, 0, 3)),
@@ -537,6 +540,9 @@ SHAPE = [
     )),
     OpSpec("chunk", lambda m, x, **kw: m.chunk(x, kw["chunks"], dim=kw.get("dim", 0)), (
         case((5, 2), chunks=2), case((2, 6), chunks=3, dim=1), case((3,), chunks=5),
+    )),
+    OpSpec("unbind", lambda m, x, **kw: m.unbind(x, **kw), (
+        case((3, 2)), case((2, 3), dim=1), case((2,)),
     )),
     OpSpec("flip", lambda m, x, **kw: m.flip(x, kw["dims"]), (
         case((2, 3), dims=(0,)), case((2, 3, 2), dims=(0, 2)), case((4,), dims=(-1,)),
@@ -791,7 +797,7 @@ REQUIRED = (
     "cos tan tanh sigmoid relu maximum minimum clamp clip where floor ceil round erf eq ne lt "
     "le gt ge logical_and logical_or logical_xor logical_not sum mean prod max min amax amin "
     "var std norm logsumexp softmax log_softmax cumsum argmax argmin reshape view flatten "
-    "squeeze unsqueeze permute transpose expand broadcast_to repeat cat stack split chunk flip "
+    "squeeze unsqueeze permute transpose t expand broadcast_to repeat cat stack split chunk unbind flip "
     "roll pad tril triu getitem gather scatter scatter_add index_select masked_fill "
     "take_along_dim one_hot matmul mm bmm dot outer einsum linear"
 ).split()

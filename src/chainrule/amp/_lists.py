@@ -33,6 +33,7 @@ WIDEN = "widen"
 PRIMITIVES = {
     # mm, bmm, matmul, addmm, baddbmm, linear; einsum reaches bmm in PyTorch
     "matmul": LOWER,
+    "bmm": LOWER,
     "linear": LOWER,
     "einsum": LOWER,
     # on PyTorch's CPU fp32 list
@@ -43,6 +44,8 @@ PRIMITIVES = {
     "sum": WIDEN,
     "mean": WIDEN,
     "norm": WIDEN,
+    "var": WIDEN,
+    "std": WIDEN,
     "logsumexp": WIDEN,
     "softmax": WIDEN,
     "log_softmax": WIDEN,

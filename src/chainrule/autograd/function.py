@@ -94,7 +94,7 @@ class _FunctionRule:
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
-        self.backward_name = f"{cls.__name__}Backward"
+        self.backward_name = cls._backward_name or f"{cls.__name__}Backward"
         self.view = cls._outputs_are_views
 
     def vjp(self, xp: Any, g: Any, saved: tuple, p: dict, needs: tuple) -> tuple:
@@ -202,6 +202,9 @@ class Function:
     # chainrule-internal: the outputs are views of the first input (split, unbind), so a
     # view's history can be followed back to its base through this Function's nodes
     _outputs_are_views = False
+    # chainrule-internal: the name of the nodes of a Function that stands for a PyTorch op
+    # (split's: SplitBackward0); a user's Function is named after its class, as in PyTorch
+    _backward_name: str | None = None
 
     @staticmethod
     def forward(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:
@@ -273,7 +276,7 @@ class Function:
             if len(differentiable) == 1:
                 fn = node
             else:
-                fn = _node(_SelectRule(f"{cls.__name__}Backward", cls._outputs_are_views), (node,),
+                fn = _node(_SelectRule(node.prim.backward_name, cls._outputs_are_views), (node,),
                            {"index": slot, "count": len(differentiable)})
             if any(out is a for a in args) and not any(out is d for d in ctx._dirty):
                 # an input returned as is: give the caller a new tensor on the same storage

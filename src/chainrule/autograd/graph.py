@@ -45,8 +45,14 @@ class Node:
         self.tangents = None
 
     def name(self) -> str:
-        """PyTorch-style name, e.g. ``MulBackward0``."""
-        return self.prim.backward_name
+        """PyTorch-style name, e.g. ``MulBackward0``.
+
+        A rule's ``backward_name`` is a string, or a function of the node where PyTorch's
+        name depends on the call (``sum()`` is ``SumBackward0``, ``sum(dim)``
+        ``SumBackward1``): worked out here, so recording a node costs nothing for it.
+        """
+        name = self.prim.backward_name
+        return name if type(name) is str else name(self)
 
     @property
     def next_functions(self) -> tuple:

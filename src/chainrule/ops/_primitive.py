@@ -68,7 +68,7 @@ class Primitive:
                  "backward_name", "uses")
 
     def __init__(self, name: str, forward: Callable, save: tuple, broadcasts: bool,
-                 extras: bool, view: bool, backward_name: str | None, jvp: Any,
+                 extras: bool, view: bool, backward_name: str | Callable | None, jvp: Any,
                  uses: tuple | None = None) -> None:
         self.name = name
         self.uses = uses
@@ -90,6 +90,18 @@ class Primitive:
         self.jvp = rule
         return rule
 
+    def renamed(self, name: str, backward_name: str | Callable) -> Primitive:
+        """This primitive under another name, sharing its kernel and rules (defined by now).
+
+        PyTorch names a node after the public op, not its math: ``x.max()`` is amax's math
+        named ``MaxBackward1``, ``x.t()`` a permute named ``TBackward0``.
+        """
+        twin = Primitive(name, self.forward, self.save, self.broadcasts, self.extras,
+                         self.view, backward_name, self.jvp, self.uses)
+        twin.vjp = self.vjp
+        PRIMITIVES[name] = twin
+        return twin
+
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
 
@@ -98,7 +110,7 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 
 def primitive(name: str, *, save: tuple = (), broadcasts: bool = False, extras: bool = False,
-              view: bool = False, backward_name: str | None = None, jvp: Any = None,
+              view: bool = False, backward_name: str | Callable | None = None, jvp: Any = None,
               uses: tuple | None = None) -> Callable[[Callable], Primitive]:
     """Declare a primitive from its forward kernel.
 
@@ -110,7 +122,9 @@ def primitive(name: str, *, save: tuple = (), broadcasts: bool = False, extras: 
     ``defjvp`` gives an explicit rule. ``uses``: for each ``save`` entry, the inputs whose
     gradient reads it (None: all; OTHER_INPUTS: every input but its own). A saved tensor
     changed in place is then an error only when such a gradient is wanted, as PyTorch,
-    which saves ``x`` of ``x * y`` only when ``y`` requires grad.
+    which saves ``x`` of ``x * y`` only when ``y`` requires grad. ``backward_name``: the
+    node's PyTorch name (default ``<CamelName>Backward0``), or a function of the node that
+    returns it, for names that depend on the call (``Node.name``).
     """
 
     def make(forward: Callable) -> Primitive:

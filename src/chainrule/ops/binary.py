@@ -55,7 +55,8 @@ def _(xp, g, saved, p, needs):
     return (gx, gy)
 
 
-@primitive("pow", save=(0, 1, OUT), broadcasts=True, jvp=ELEMENTWISE)
+@primitive("pow", save=(0, 1, OUT), broadcasts=True, backward_name="PowBackward1",
+           jvp=ELEMENTWISE)
 def pow_(xp, x, y):
     return xp.pow(x, y)
 
@@ -74,7 +75,7 @@ def _(xp, g, saved, p, needs):
     return (gx, gy)
 
 
-@primitive("div_rounded", broadcasts=True, backward_name="DivBackward1", jvp=ELEMENTWISE)
+@primitive("div_rounded", broadcasts=True, backward_name="DivBackward2", jvp=ELEMENTWISE)
 def div_rounded(xp, x, y, mode):
     with kernels.quiet_division():  # x / 0 is +-inf or NaN, as PyTorch
         q = x / y
@@ -132,6 +133,17 @@ def _(xp, g, saved, p, needs):
     return (None, gx, gy)
 
 
+# x.masked_fill(mask, value) is where(mask, value, x) in C order, as PyTorch lays out its
+# result (NumPy's where keeps a transposed input's order): later views then share memory
+# where PyTorch's do
+@primitive("masked_fill", save=(0,), broadcasts=True, jvp=ELEMENTWISE)
+def masked_fill(xp, mask, value, x):
+    return kernels.contiguous(xp, kernels.select(xp, mask, value, x))
+
+
+masked_fill.defvjp(where.vjp)
+
+
 # --------------------------------------------------- tensor with a Python scalar
 # A bfloat16 tensor's scalar comes as a kernels.Opmath float (math._scalar_operand), which
 # computes in float32 and rounds back to bfloat16, as PyTorch; other scalars are plain.
@@ -143,6 +155,14 @@ def add_scalar(xp, x, other):
 @add_scalar.defvjp
 def _(xp, g, saved, p, needs):
     return (g,)
+
+
+@primitive("sub_scalar", backward_name="SubBackward0", jvp=ELEMENTWISE)
+def sub_scalar(xp, x, other):
+    return x - other
+
+
+sub_scalar.defvjp(add_scalar.vjp)  # d/dx (x - c) = 1
 
 
 @primitive("rsub_scalar", backward_name="RsubBackward1", jvp=ELEMENTWISE)

@@ -8,11 +8,38 @@ primitive below for tensors.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import kernels
 from ._primitive import LINEAR, primitive
 
 
-@primitive("getitem", view=True, backward_name="IndexBackward0", jvp=LINEAR)
+def _basic_index_name(node: Any) -> str:
+    """PyTorch reads a basic index as one view per item, left to right, and the node is the
+    last of them: an int selects, None unsqueezes, a slice that is not the whole dim slices
+    (whole ones are skipped), and an index that changes nothing is an alias. A lone slice,
+    ``x[:]``, is always a slice."""
+    index, shape = node.params["index"], node.params["shape"]
+    if type(index) is slice:
+        return "SliceBackward0"
+    items = index if type(index) is tuple else (index,)
+    last, dim = "AliasBackward0", 0
+    for item in items:
+        if item is None:
+            last = "UnsqueezeBackward0"
+        elif item is Ellipsis:
+            dim += len(shape) - sum(i is not None and i is not Ellipsis for i in items)
+        elif type(item) is slice:
+            if item.indices(shape[dim]) != (0, shape[dim], 1):
+                last = "SliceBackward0"
+            dim += 1
+        else:
+            last = "SelectBackward0"
+            dim += 1
+    return last
+
+
+@primitive("getitem", view=True, backward_name=_basic_index_name, jvp=LINEAR)
 def getitem(xp, x, index, shape):
     # with an Ellipsis, as the Array API asks; NumPy then gives a 0-d view where every dim
     # takes an integer (a scalar copy without), as PyTorch
@@ -34,6 +61,7 @@ def getitem_copy(xp, x, index, shape):
 
 
 getitem_copy.defvjp(_getitem_vjp)
+index_select = getitem_copy.renamed("index_select", "IndexSelectBackward0")
 
 
 @primitive("index_add", backward_name="IndexPutBackward0", jvp=LINEAR)

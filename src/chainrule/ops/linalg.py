@@ -12,7 +12,21 @@ def _mT(xp, a):
     return xp.swapaxes(a, -1, -2)
 
 
-@primitive("matmul", save=(0, 1), broadcasts=True, backward_name="MmBackward0",
+def _matmul_name(node):
+    """PyTorch's matmul picks a kernel by the operands' ranks and the node is the last op it
+    runs: dot, mv, mm, an unsqueezed mm squeezed back (vector @ matrix), and for batches a
+    bmm or folded mm whose result is reshaped (UnsafeViewBackward0; PyTorch names a matrix
+    @ batch product CloneBackward0 or TransposeBackward0 instead when it folds that one,
+    which depends on which operand requires grad and on memory layout)."""
+    ranks = tuple(len(shape) for shape in node.shapes)
+    return _MATMUL_NAMES.get(ranks, "UnsafeViewBackward0")
+
+
+_MATMUL_NAMES = {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (1, 2): "SqueezeBackward4",
+                 (2, 2): "MmBackward0"}
+
+
+@primitive("matmul", save=(0, 1), broadcasts=True, backward_name=_matmul_name,
            uses=((1,), (0,)))  # A is read only for dB, B only for dA (their shapes always)
 def matmul(xp, a, b):
     out = xp.matmul(a, b)
@@ -54,6 +68,9 @@ def _(xp, tangents, inputs, out, p):
         term = xp.matmul(a, tb)
         total = term if total is None else total + term
     return total
+
+
+bmm = matmul.renamed("bmm", "BmmBackward0")  # torch.bmm: a batch of mm, by its own name
 
 
 @primitive("linear", save=(0, 1), backward_name="AddmmBackward0", uses=((1,), (0,)))

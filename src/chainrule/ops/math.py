@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _backend, _dtype
 from ..tensor import Tensor, _wrap
-from . import binary, kernels, linalg, movement, reduce, unary
+from . import binary, kernels, linalg, reduce, unary
 from ._convert import (
     as_tensor_arg,
     broadcast_error,
@@ -125,7 +125,7 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
             return _tensor_tensor("sub", binary.sub, input, other)
         pair = _scalar_operand(input, other)
         if pair is not None:
-            return apply(binary.add_scalar, pair[0], other=-pair[1])
+            return apply(binary.sub_scalar, pair[0], other=pair[1])
     elif isinstance(other, Tensor):
         pair = _scalar_operand(other, input)
         if pair is not None:
@@ -500,8 +500,6 @@ _ValuesIndices = namedtuple("_ValuesIndices", ["values", "indices"])
 
 
 def _extremum_along(input: Tensor, dim: int, keepdim: bool, name: str, arg: Any) -> Any:
-    from .shape import gather
-
     axis = normalize_axis(dim, input._data.ndim, name)
     if input._data.ndim == 0:
         # a new tensor, as PyTorch's: writing into the result must not change the input
@@ -510,12 +508,9 @@ def _extremum_along(input: Tensor, dim: int, keepdim: bool, name: str, arg: Any)
         raise IndexError(f"{name}(): expected reduction dim {dim} to have non-zero size")
     xp = xp_of(input)
     index = getattr(xp, arg)(input._data, axis=axis, keepdims=True)
-    values = gather(input, axis, _wrap(index))
+    prim = reduce.max_dim if name == "max" else reduce.min_dim
+    values = prim(input, axis=axis, index=index, keepdims=keepdim, shape=input._data.shape)
     if not keepdim:
-        # not a view: PyTorch's values are a tensor of their own (the gathered array is
-        # internal, so sharing its memory is safe)
-        shape = values._data.shape[:axis] + values._data.shape[axis + 1:]
-        values = movement.reshape_copy(values, shape=shape, in_shape=values._data.shape)
         index = xp.squeeze(index, axis=axis)
     return _ValuesIndices(values, _wrap(_backend.astype(index, np.dtype(np.int64))))
 
@@ -528,7 +523,7 @@ def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = Non
     if isinstance(dim, Tensor):
         return maximum(input, dim)
     if dim is None:
-        return amax(input)
+        return _reduce(reduce.max_all, as_tensor_arg(input, "max"), None, False, "max")
     return _extremum_along(input, dim, keepdim, "max", "argmax")
 
 
@@ -539,7 +534,7 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = Non
     if isinstance(dim, Tensor):
         return minimum(input, dim)
     if dim is None:
-        return amin(input)
+        return _reduce(reduce.min_all, as_tensor_arg(input, "min"), None, False, "min")
     return _extremum_along(input, dim, keepdim, "min", "argmin")
 
 
@@ -571,31 +566,32 @@ def _arg(function: str, input: Tensor, dim: Any, keepdim: bool, name: str) -> Te
 def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: Any = None, axis: Any = None, keepdims: bool | None = None) -> Tensor:
     """Variance over ``dim`` with Bessel's correction by default (``correction=1``)."""
-    input = as_tensor_arg(input, "var")
+    return _spread(reduce.var, "var", input, dim, unbiased, keepdim, correction, axis, keepdims)
+
+
+def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: Any = None, axis: Any = None, keepdims: bool | None = None) -> Tensor:
+    """Standard deviation: sqrt of ``var`` with the same arguments; its gradient is 0 where
+    a slice is constant, as PyTorch's."""
+    return _spread(reduce.std, "std", input, dim, unbiased, keepdim, correction, axis, keepdims)
+
+
+def _spread(prim: Any, name: str, input: Tensor, dim: Any, unbiased: bool | None,
+            keepdim: bool, correction: Any, axis: Any, keepdims: bool | None) -> Tensor:
+    """var or std after PyTorch's argument conventions: ``var(x, True)`` means unbiased."""
+    input = as_tensor_arg(input, name)
+    if not is_floating_data(input._data):
+        raise RuntimeError(f"{name}(): std and var only support floating point dtypes, got "
+                           f"{input.dtype}; call .float() first")
     dim, keepdim = _dim_keep(dim, keepdim, axis, keepdims)
     if isinstance(dim, bool):
         unbiased, dim = dim, None
     if correction is None:
         correction = 0 if unbiased is False else 1
     # a 0-d tensor accepts dim 0 or -1 as PyTorch does, meaning its one element
-    axis = normalize_dim(dim, input._data.ndim, "var") if input._data.ndim else None
-    count = input.numel() if axis is None else int(
-        np.prod([input._data.shape[a] for a in axis]))
-    centered = sub(input, mean(input, dim=axis, keepdim=True))
-    total = sum(mul(centered, centered), dim=axis, keepdim=keepdim)
-    return div(total, builtins.max(count - correction, 0))
-
-
-def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
-        correction: Any = None, axis: Any = None, keepdims: bool | None = None) -> Tensor:
-    """Standard deviation: sqrt of ``var`` with the same arguments."""
-    dim, keepdim = _dim_keep(dim, keepdim, axis, keepdims)
-    variance = var(input, dim, unbiased, keepdim, correction=correction)
-    # at a constant slice sqrt'(0) = inf meets var's gradient 0 and makes NaN; PyTorch
-    # defines std's gradient there as 0. Select around the kink: the branch not taken
-    # sends back an exact 0.
-    constant = eq(variance, 0)
-    return where(constant, 0.0, sqrt(where(constant, 1.0, variance)))
+    axis = normalize_dim(dim, input._data.ndim, name) if input._data.ndim else None
+    return prim(input, axis=axis, keepdims=keepdim, correction=correction,
+                shape=input._data.shape)
 
 
 def var_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None,
@@ -723,7 +719,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
             f"bmm(): expected 3-D tensors with the same batch size, got shapes "
             f"{tuple(input.shape)} and {tuple(mat2.shape)}"
         )
-    return matmul(input, mat2)
+    return linalg.bmm(*_pair("bmm", input, mat2))
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:

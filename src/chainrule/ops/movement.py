@@ -33,6 +33,13 @@ def reshape_copy(xp, x, shape, in_shape):
 
 reshape_copy.defvjp(_reshape_vjp)
 
+# reshapes that PyTorch names after the public op: unsqueeze, and squeeze's overloads
+# (every size-1 dim, one dim, a tuple of dims)
+unsqueeze = reshape.renamed("unsqueeze", "UnsqueezeBackward0")
+squeeze = reshape.renamed("squeeze", "SqueezeBackward0")
+squeeze_dim = reshape.renamed("squeeze_dim", "SqueezeBackward1")
+squeeze_dims = reshape.renamed("squeeze_dims", "SqueezeBackward2")
+
 
 @primitive("permute", view=True, backward_name="PermuteBackward0", jvp=LINEAR)
 def permute(xp, x, dims):
@@ -44,6 +51,11 @@ def _(xp, g, saved, p, needs):
     dims = p["dims"]
     inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
     return (xp.permute_dims(g, inverse),)
+
+
+# permutes that PyTorch names after the public op (x.T and movedim are PermuteBackward0)
+transpose = permute.renamed("transpose", "TransposeBackward0")
+t = permute.renamed("t", "TBackward0")
 
 
 @primitive("expand", view=True, broadcasts=True, backward_name="ExpandBackward0", jvp=LINEAR)
@@ -80,6 +92,36 @@ def _(xp, g, saved, p, needs):
             grads.append(None)
         start += size
     return tuple(grads)
+
+
+@primitive("stack", jvp=LINEAR)
+def stack(xp, *xs, axis):
+    return xp.stack(xs, axis=axis)
+
+
+@stack.defvjp
+def _(xp, g, saved, p, needs):
+    # input i is the slice i of the result along the new axis
+    lead = (slice(None),) * p["axis"]
+    return tuple(g[(*lead, i, Ellipsis)] if need else None for i, need in enumerate(needs))
+
+
+# torch.Tensor.repeat: ``reps`` has at least as many entries as x has dims (x is taken
+# with size-1 dims in front to match); the result owns its memory, in C order
+@primitive("repeat", jvp=LINEAR)
+def repeat(xp, x, reps, shape):
+    return kernels.contiguous(xp, xp.tile(x, reps))
+
+
+@repeat.defvjp
+def _(xp, g, saved, p, needs):
+    # every copy of an element sends its gradient back to it: split each axis of g into
+    # (copies, extent) and sum over the copies
+    reps, shape = p["reps"], p["shape"]
+    padded = (1,) * (len(reps) - len(shape)) + tuple(shape)
+    split = tuple(v for r, n in zip(reps, padded) for v in (r, n))
+    summed = xp.sum(xp.reshape(g, split), axis=tuple(range(0, 2 * len(reps), 2)))
+    return (xp.reshape(summed, shape),)
 
 
 @primitive("flip", jvp=LINEAR)

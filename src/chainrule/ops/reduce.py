@@ -7,6 +7,7 @@ bool, ``shape`` the input's shape (the VJP broadcasts the gradient back to it).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from . import kernels
 from ._primitive import LINEAR, OUT, SLICEWISE, SYMMETRIC, primitive
@@ -22,7 +23,20 @@ def keep_reduced(xp, g, shape, axis, keepdims):
     return xp.reshape(g, tuple(kept))
 
 
-@primitive("sum", jvp=LINEAR)
+def _with_reduced_axes(xp, p, *arrays):
+    """A reduction's output or gradient arrays with the reduced axes reinserted as size 1
+    (``keep_reduced``), from the primitive's params."""
+    return tuple(keep_reduced(xp, a, p["shape"], p["axis"], p["keepdims"]) for a in arrays)
+
+
+def _by_dim(op: str) -> Callable:
+    """The node's name for a reduction whose PyTorch overload 0 reduces every dim and
+    overload 1 takes ``dim`` (``sum()``: SumBackward0, ``sum(0)``: SumBackward1)."""
+    whole, along = f"{op}Backward0", f"{op}Backward1"
+    return lambda node: whole if node.params["axis"] is None else along
+
+
+@primitive("sum", jvp=LINEAR, backward_name=_by_dim("Sum"))
 def sum_(xp, x, axis, keepdims, shape):
     narrow = kernels.accumulate_wide(xp, x)
     if narrow is not None:  # bfloat16: summed in float32 and rounded once, as PyTorch
@@ -37,7 +51,7 @@ def _(xp, g, saved, p, needs):
     return (xp.broadcast_to(g, p["shape"]),)
 
 
-@primitive("mean", jvp=LINEAR)
+@primitive("mean", jvp=LINEAR, backward_name=_by_dim("Mean"))
 def mean(xp, x, axis, keepdims, shape):
     narrow = kernels.accumulate_wide(xp, x)
     if narrow is not None:  # bfloat16: averaged in float32 and rounded once, as PyTorch
@@ -56,7 +70,7 @@ def _(xp, g, saved, p, needs):
     return (xp.broadcast_to(g / count, shape),)  # d/dx_i mean(x) = 1/n
 
 
-@primitive("prod", save=(0, OUT), jvp=SLICEWISE)
+@primitive("prod", save=(0, OUT), jvp=SLICEWISE, backward_name=_by_dim("Prod"))
 def prod(xp, x, axis, keepdims, shape):
     return xp.prod(x, axis=axis, keepdims=keepdims)
 
@@ -126,12 +140,98 @@ def _(xp, g, saved, p, needs):
     # NaNs where the extremum is NaN (as torch.max(x); torch.amax(x, dim) gives that slice
     # NaN gradients instead)
     x, out = saved
-    shape, axis, keepdims = p["shape"], p["axis"], p["keepdims"]
-    out = keep_reduced(xp, out, shape, axis, keepdims)
-    g = keep_reduced(xp, g, shape, axis, keepdims)
+    out, g = _with_reduced_axes(xp, p, out, g)
     hit = (x == out) | ((x != x) & (out != out))
-    count = _count(xp, hit, axis, g.dtype)
+    count = _count(xp, hit, p["axis"], g.dtype)
     return (xp.where(hit, g / count, 0.0),)
+
+
+# max() and min() over every element: amax's and amin's math under PyTorch's names
+max_all = amax.renamed("max_all", "MaxBackward1")
+min_all = amin.renamed("min_all", "MinBackward1")
+
+
+# max(dim) and min(dim): ``index`` is the arg-extremum along ``axis`` (kept as size 1), so
+# the values are linear in x: x read at index
+@primitive("max_dim", backward_name="MaxBackward0", jvp=LINEAR)
+def max_dim(xp, x, axis, index, keepdims, shape):
+    out = kernels.gather(xp, x, axis, index)
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+@max_dim.defvjp
+def _(xp, g, saved, p, needs):
+    # the whole gradient goes to the one position picked (the first extremum, as PyTorch)
+    axis = p["axis"]
+    g = g if p["keepdims"] else xp.expand_dims(g, axis)
+    zeros = xp.zeros(p["shape"], dtype=g.dtype, device=g.device)
+    return (xp.scatter_add(zeros, axis, p["index"], g),)
+
+
+min_dim = max_dim.renamed("min_dim", "MinBackward0")
+
+
+def _degrees_of_freedom(shape, axis, correction):
+    """n - correction, for the n elements each output of var or std averages over."""
+    count = 1
+    for a in range(len(shape)) if axis is None else axis:
+        count *= shape[a]
+    return count - correction
+
+
+def _variance(xp, x, axis, keepdims, dof):
+    """sum((x - mean)^2) / max(dof, 0): two passes, as PyTorch; inf or NaN where dof <= 0."""
+    centered = x - xp.mean(x, axis=axis, keepdims=True)
+    with kernels.quiet_division():
+        return xp.sum(centered * centered, axis=axis, keepdims=keepdims) / max(dof, 0)
+
+
+@primitive("var", save=(0,), jvp=SLICEWISE)
+def var(xp, x, axis, keepdims, correction, shape):
+    dof = _degrees_of_freedom(shape, axis, correction)
+    narrow = kernels.accumulate_wide(xp, x)
+    if narrow is not None:  # bfloat16: computed in float32 and rounded once, as PyTorch
+        return xp.astype(_variance(xp, xp.astype(x, kernels.FLOAT32), axis, keepdims, dof),
+                         narrow)
+    return _variance(xp, x, axis, keepdims, dof)
+
+
+def _centered_over_dof(xp, x, p):
+    """(x - mean) / (n - correction); the factor is inf where n <= correction (PyTorch's
+    2 / 0 = inf there), so the gradient is NaN at the mean and infinite elsewhere."""
+    shape, axis = p["shape"], p["axis"]
+    dof = _degrees_of_freedom(shape, axis, p["correction"])
+    count = dof + p["correction"]
+    centered = x - xp.sum(x, axis=axis, keepdims=True) / count
+    return centered * (1.0 / dof if dof > 0 else math.inf)
+
+
+@var.defvjp
+def _(xp, g, saved, p, needs):
+    # d/dx_i sum_j (x_j - m)^2 / (n - c) = 2 (x_i - m) / (n - c): the terms through the
+    # mean m sum to 0
+    (g,) = _with_reduced_axes(xp, p, g)
+    return (g * (2.0 * _centered_over_dof(xp, saved[0], p)),)
+
+
+@primitive("std", save=(0, OUT), jvp=SLICEWISE)
+def std(xp, x, axis, keepdims, correction, shape):
+    dof = _degrees_of_freedom(shape, axis, correction)
+    narrow = kernels.accumulate_wide(xp, x)
+    if narrow is not None:  # bfloat16: computed in float32 and rounded once, as PyTorch
+        wide = _variance(xp, xp.astype(x, kernels.FLOAT32), axis, keepdims, dof)
+        return xp.astype(xp.sqrt(wide), narrow)
+    return xp.sqrt(_variance(xp, x, axis, keepdims, dof))
+
+
+@std.defvjp
+def _(xp, g, saved, p, needs):
+    # d/dx_i sqrt(var) = (x_i - m) / ((n - c) std). A constant slice (std = 0) is a kink,
+    # where PyTorch defines the gradient as 0: selected, so that no inf or NaN leaks in
+    x, out = saved
+    out, g = _with_reduced_axes(xp, p, out, g)
+    safe = xp.where(out == 0, 1.0, out)
+    return (xp.where(out == 0, 0.0, g * _centered_over_dof(xp, x, p) / safe),)
 
 
 def _peak(xp, x, axis):
@@ -157,13 +257,11 @@ def logsumexp(xp, x, axis, keepdims, shape):
 def _(xp, g, saved, p, needs):
     # d/dx_i log sum_j e^{x_j} = e^{x_i - lse}
     x, out = saved
-    shape, axis, keepdims = p["shape"], p["axis"], p["keepdims"]
-    out = keep_reduced(xp, out, shape, axis, keepdims)
-    g = keep_reduced(xp, g, shape, axis, keepdims)
+    out, g = _with_reduced_axes(xp, p, out, g)
     return (g * xp.exp(x - out),)
 
 
-@primitive("norm", save=(0, OUT), jvp=SLICEWISE)
+@primitive("norm", save=(0, OUT), jvp=SLICEWISE, backward_name="LinalgVectorNormBackward0")
 def norm(xp, x, ord, axis, keepdims, shape):  # noqa: A002
     if ord == 2:
         return xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
@@ -174,9 +272,8 @@ def norm(xp, x, ord, axis, keepdims, shape):  # noqa: A002
 def _(xp, g, saved, p, needs):
     # d/dx ||x||_p = sign(x) |x|^(p-1) / ||x||^(p-1); 0 where the norm is 0 (PyTorch)
     x, out = saved
-    shape, axis, keepdims, order = p["shape"], p["axis"], p["keepdims"], p["ord"]
-    out = keep_reduced(xp, out, shape, axis, keepdims)
-    g = keep_reduced(xp, g, shape, axis, keepdims)
+    out, g = _with_reduced_axes(xp, p, out, g)
+    order = p["ord"]
     safe = xp.where(out == 0, 1.0, out)
     if order == 2:
         scaled = x / safe

@@ -13,7 +13,7 @@ from .. import _backend
 from ..autograd import grad_mode
 from ..autograd.function import Function
 from ..tensor import Tensor, _wrap
-from . import indexing, kernels, movement, unary
+from . import binary, indexing, kernels, movement
 from ._convert import (
     as_tensor_arg,
     constant_like,
@@ -34,11 +34,17 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
     one, else a copy (as PyTorch's). ``Tensor.view`` is this too: where PyTorch's view would
     refuse, it copies (some results here are laid out differently from PyTorch's, e.g.
     F.linear's, so refusing would break code that runs under PyTorch)."""
-    data = input._data
     size = _resolve_shape(shape_arg(shape), input.numel(), "reshape", input)
+    return _view_as(movement.reshape, input, size)
+
+
+def _view_as(prim: Any, input: Tensor, size: tuple) -> Tensor:
+    """``input`` in shape ``size`` by ``prim`` (reshape or one of its renamed twins): a view
+    when the strides allow one, else a copy."""
+    data = input._data
     if not kernels.can_view(xp_of(input), data, size):
         return movement.reshape_copy(input, shape=size, in_shape=data.shape)
-    return movement.reshape(input, shape=size, in_shape=data.shape)
+    return prim(input, shape=size, in_shape=data.shape)
 
 
 def _resolve_shape(size: tuple, numel: int, op: str, input: Tensor) -> tuple:
@@ -80,10 +86,12 @@ def squeeze(input: Tensor, dim: Any = None) -> Tensor:
     shape = input._data.shape
     if dim is None:
         axes = [i for i, n in enumerate(shape) if n == 1]
+        prim = movement.squeeze
     else:
         axes = [a for a in (normalize_dim(dim, len(shape), "squeeze") or ()) if shape and
                 shape[a] == 1]
-    return reshape(input, tuple(n for i, n in enumerate(shape) if i not in axes))
+        prim = movement.squeeze_dim if isinstance(dim, (int, np.integer)) else movement.squeeze_dims
+    return _view_as(prim, input, tuple(n for i, n in enumerate(shape) if i not in axes))
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
@@ -91,7 +99,7 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
     shape = list(input._data.shape)
     axis = normalize_axis(dim, len(shape) + 1, "unsqueeze")
     shape.insert(axis, 1)
-    return reshape(input, tuple(shape))
+    return _view_as(movement.unsqueeze, input, tuple(shape))
 
 
 def permute(input: Tensor, *dims: Any) -> Tensor:
@@ -112,12 +120,11 @@ def permute(input: Tensor, *dims: Any) -> Tensor:
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dims."""
     ndim = input._data.ndim
-    if ndim == 0:
-        return movement.permute(input, dims=())
     order = list(range(ndim))
-    a, b = normalize_axis(dim0, ndim, "transpose"), normalize_axis(dim1, ndim, "transpose")
-    order[a], order[b] = order[b], order[a]
-    return permute(input, tuple(order))
+    if ndim:
+        a, b = normalize_axis(dim0, ndim, "transpose"), normalize_axis(dim1, ndim, "transpose")
+        order[a], order[b] = order[b], order[a]
+    return movement.transpose(input, dims=tuple(order))
 
 
 swapaxes = swapdims = transpose
@@ -125,9 +132,10 @@ swapaxes = swapdims = transpose
 
 def t(input: Tensor) -> Tensor:
     """Transpose of a tensor with at most 2 dims."""
-    if input._data.ndim > 2:
+    ndim = input._data.ndim
+    if ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
-    return transpose(input, 0, -1) if input._data.ndim == 2 else permute(input, tuple(range(input.ndim)))
+    return movement.t(input, dims=(1, 0) if ndim == 2 else tuple(range(ndim)))
 
 
 def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
@@ -187,14 +195,7 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
         raise RuntimeError(
             "repeat(): number of repeat dims can not be smaller than number of tensor dims"
         )
-    shape = (1,) * (len(reps) - len(shape)) + shape
-    # insert a size-1 axis before each dim, expand it to the repeat count, merge the pairs
-    interleaved = tuple(v for n in shape for v in (1, n))
-    grown = tuple(v for r, n in zip(reps, shape) for v in (r, n))
-    out = expand(reshape(input, interleaved), grown)
-    # the reshape may be a view of the expanded input: repeat's result owns its memory,
-    # as PyTorch's, so that writing into it never writes into the input
-    return unary.clone(reshape(out, tuple(r * n for r, n in zip(reps, shape))))
+    return movement.repeat(input, reps=reps, shape=shape)
 
 
 def tile(input: Tensor, dims: Any) -> Tensor:
@@ -208,10 +209,7 @@ def cat(tensors: Any, dim: int = 0, *, axis: int | None = None) -> Tensor:
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
     dim = axis if axis is not None else dim
-    dtype = dtype_of(tensors[0])
-    for other in tensors[1:]:  # the result type counts the skipped parts too, as PyTorch's
-        dtype = result_dtype(_wrap(np.empty(1, dtype)), other) if dtype_of(other) != dtype else dtype
-    tensors = [t if dtype_of(t) == dtype else t.to(dtype) for t in tensors]
+    tensors = _promoted(tensors)
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour); they stay inputs of the
     # node, so that they get their (empty) gradient as in PyTorch
     legacy = [t._data.ndim == 1 and t._data.shape[0] == 0 for t in tensors]
@@ -236,6 +234,15 @@ def cat(tensors: Any, dim: int = 0, *, axis: int | None = None) -> Tensor:
 concat = concatenate = cat
 
 
+def _promoted(tensors: list) -> list:
+    """The tensors in their common dtype, as PyTorch's cat and stack promote (cat counts the
+    1-D empty parts it skips too)."""
+    dtype = dtype_of(tensors[0])
+    for other in tensors[1:]:
+        dtype = result_dtype(_wrap(np.empty(1, dtype)), other) if dtype_of(other) != dtype else dtype
+    return [t if dtype_of(t) == dtype else t.to(dtype) for t in tensors]
+
+
 def stack(tensors: Any, dim: int = 0) -> Tensor:
     """Join tensors of the same shape along a new dim."""
     tensors = [as_tensor_arg(t, "stack") for t in tensors]
@@ -249,7 +256,7 @@ def stack(tensors: Any, dim: int = 0) -> Tensor:
                 f"0 and {tuple(t.shape)} at entry {i}"
             )
     axis = normalize_axis(dim, len(first) + 1, "stack")
-    return cat([unsqueeze(t, axis) for t in tensors], axis)
+    return movement.stack(*_promoted(tensors), axis=axis)
 
 
 def hstack(tensors: Any) -> Tensor:
@@ -276,6 +283,7 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
                 f"split(): split_with_sizes expects split_sizes to sum exactly to {length} "
                 f"(input tensor's size at dimension {dim}), but got split_sizes={sizes}"
             )
+        return _pieces(tensor, axis, sizes, keepdim=True, cut=_SplitWithSizes)
     return _pieces(tensor, axis, sizes, keepdim=True)
 
 
@@ -286,6 +294,7 @@ class _Split(Function):
     version counter, as PyTorch's views do."""
 
     _outputs_are_views = True
+    _backward_name = "SplitBackward0"
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, axis: int, sizes: tuple, keepdim: bool) -> tuple:
@@ -316,10 +325,22 @@ class _Split(Function):
         return _pieces(tangent, ctx.axis, ctx.sizes, ctx.keepdim)
 
 
-def _pieces(tensor: Tensor, axis: int, sizes: list, keepdim: bool) -> tuple:
+class _SplitWithSizes(_Split):
+    """split with a list of sizes: PyTorch's split_with_sizes."""
+
+    _backward_name = "SplitWithSizesBackward0"
+
+
+class _Unbind(_Split):
+    """The slices along an axis, each without it."""
+
+    _backward_name = "UnbindBackward0"
+
+
+def _pieces(tensor: Tensor, axis: int, sizes: list, keepdim: bool, cut: type = _Split) -> tuple:
     if len(sizes) == 1 and keepdim:
         return (narrow(tensor, axis, 0, sizes[0]),)
-    pieces = _Split.apply(tensor, axis, tuple(sizes), keepdim)
+    pieces = cut.apply(tensor, axis, tuple(sizes), keepdim)
     pieces = pieces if isinstance(pieces, tuple) else (pieces,)
     enabled = grad_mode.state.enabled
     if tensor._extra is not None or (not enabled and tensor._rg):
@@ -342,7 +363,7 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
     count = input._data.shape[axis]
     if count == 0:
         return ()
-    return _pieces(input, axis, [1] * count, keepdim=False)
+    return _pieces(input, axis, [1] * count, keepdim=False, cut=_Unbind)
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
@@ -365,10 +386,8 @@ def flip(input: Tensor, dims: Any) -> Tensor:
 
 def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
     """Rotate elements along ``dims`` (the flattened tensor when ``dims`` is None)."""
-    if dims is None:
-        rolled = movement.roll(reshape(input, (-1,)), shift=int(shifts), axis=0)
-        # a tensor of its own, not a view of the rolled one (as PyTorch's result)
-        return movement.reshape_copy(rolled, shape=input._data.shape, in_shape=rolled._data.shape)
+    if dims is None:  # the flattened tensor rolled, in the input's shape
+        return movement.roll(input, shift=int(shifts), axis=None)
     if isinstance(shifts, int):
         shifts, dims = (shifts,), (dims,) if isinstance(dims, int) else tuple(dims)
     dims = tuple(normalize_axis(d, input._data.ndim, "roll") for d in
@@ -428,7 +447,12 @@ def _index_item(item: Any) -> Any:
 def getitem(input: Tensor, index: Any) -> Tensor:
     """``input[index]`` with basic and advanced indexing; repeated positions accumulate
     their gradients."""
-    index = _index_arg(index)
+    return _read(input, _index_arg(index), indexing.getitem_copy)
+
+
+def _read(input: Tensor, index: Any, advanced: Any) -> Tensor:
+    """``input[index]`` for an index already converted, an advanced one read by ``advanced``
+    (getitem_copy or its twin index_select)."""
     try:
         if kernels.is_basic(index):
             return indexing.getitem(input, index=index, shape=input._data.shape)
@@ -437,7 +461,7 @@ def getitem(input: Tensor, index: Any) -> Tensor:
         if selects is not None:
             input = indexing.getitem(input, index=selects, shape=input._data.shape)
             index = rest
-        return indexing.getitem_copy(input, index=index, shape=input._data.shape)
+        return advanced(input, index=index, shape=input._data.shape)
     except IndexError as error:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape "
                          f"{tuple(input.shape)}: {error}") from None
@@ -503,7 +527,8 @@ def _selects_first(index: Any) -> tuple:
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """Rows (or slices along ``dim``) picked by a 1-D integer tensor."""
     axis = normalize_axis(dim, input._data.ndim, "index_select")
-    return getitem(input, (slice(None),) * axis + (as_tensor_arg(index, "index_select")._data,))
+    index = _index_arg((slice(None),) * axis + (as_tensor_arg(index, "index_select")._data,))
+    return _read(input, index, indexing.index_select)
 
 
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -573,8 +598,6 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
 
 def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
     """``value`` where ``mask`` is True, ``input`` elsewhere (no gradient through the mask)."""
-    from .math import where
-
     mask = as_tensor_arg(mask, "masked_fill")
     if dtype_of(mask) != np.bool_:
         raise RuntimeError(f"masked_fill(): expected a bool mask, got {mask.dtype}")
@@ -584,15 +607,16 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
         fill = value.to(input.dtype)
     else:
         fill = constant_like(value, dtype_of(input), input)
-    out = where(mask, fill, input)
-    if out._data.shape != input._data.shape:
+    try:
+        out = binary.masked_fill(mask, fill, input)
+    except ValueError:  # shapes that do not broadcast
+        out = None
+    if out is None or out._data.shape != input._data.shape:
         raise RuntimeError(
             f"masked_fill(): mask of shape {tuple(mask.shape)} cannot be broadcast to the "
             f"input's shape {tuple(input.shape)}"
         )
-    # contiguous, as PyTorch's masked_fill (NumPy's where keeps a transposed input's order),
-    # so that a later view shares memory where PyTorch's does
-    return out if kernels.is_contiguous(xp_of(out), out._data) else unary.clone(out)
+    return out
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

@@ -75,7 +75,7 @@ def _(xp, g, saved, p, needs):
     return (g / (saved[0] * _LN2),)  # d/dx log2 x = 1/(x ln 2)
 
 
-@primitive("log1p", save=(0,), jvp=ELEMENTWISE)
+@primitive("log1p", save=(0,), backward_name="Log1PBackward0", jvp=ELEMENTWISE)
 def log1p(xp, x):
     return xp.log1p(x)
 
@@ -218,7 +218,7 @@ def _(xp, g, saved, p, needs):
     return (g * c * saved[0] ** (c - 1),)  # d/dx x^c = c x^(c-1)
 
 
-@primitive("rpow_scalar", save=(OUT,), backward_name="PowBackward1", jvp=ELEMENTWISE)
+@primitive("rpow_scalar", save=(OUT,), backward_name="PowBackward2", jvp=ELEMENTWISE)
 def rpow_scalar(xp, x, base):
     return base ** x  # a bfloat16 tensor's base is a kernels.Opmath (binary.py)
 

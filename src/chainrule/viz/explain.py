@@ -30,8 +30,8 @@ __all__ = ["explain", "explain_expression"]
 _FORMULAS = {
     "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
     "matmul": "{0} @ {1}", "neg": "-{0}", "pow": "{0} ^ {1}",
-    "add_scalar": "{0} + {other}", "rsub_scalar": "{other} - {0}", "mul_scalar": "{other} * {0}",
-    "div_scalar": "{0} / {other}", "rdiv_scalar": "{other} / {0}",
+    "add_scalar": "{0} + {other}", "sub_scalar": "{0} - {other}", "rsub_scalar": "{other} - {0}",
+    "mul_scalar": "{other} * {0}", "div_scalar": "{0} / {other}", "rdiv_scalar": "{other} / {0}",
     "pow_scalar": "{0} ^ {exponent}", "rpow_scalar": "{base} ^ {0}",
 }
 
