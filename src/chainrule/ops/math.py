@@ -31,11 +31,8 @@ from ._convert import (
     scalar_dtype,
     xp_of,
 )
-from ._primitive import apply
 
 # ------------------------------------------------------------------ binary arithmetic
-# The elementwise wrappers call apply(prim, ...) rather than prim(...): calling a Primitive
-# object goes through its class's __call__, 0.16 us more per op (benchmarks/NOTES.md §24).
 _BFLOAT16 = _dtype.bfloat16.np
 
 
@@ -47,11 +44,11 @@ def _pair(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-def _tensor_tensor(op: str, prim: Any, a: Any, b: Any, **params: Any) -> Tensor:
+def _tensor_tensor(op: str, prim: Any, a: Any, b: Any) -> Tensor:
     if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype is b._data.dtype):
         a, b = _pair(op, a, b)
     try:
-        return apply(prim, a, b, **params)
+        return prim(a, b)
     except ValueError:
         if not _broadcastable(a._data.shape, b._data.shape):
             raise broadcast_error(op, a, b) from None
@@ -108,11 +105,11 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
             return _tensor_tensor("add", binary.add, input, other)
         pair = _scalar_operand(input, other)
         if pair is not None:
-            return apply(binary.add_scalar, pair[0], other=pair[1])
+            return binary.add_scalar(pair[0], other=pair[1])
     elif isinstance(other, Tensor):
         pair = _scalar_operand(other, input)
         if pair is not None:
-            return apply(binary.add_scalar, pair[0], other=pair[1])
+            return binary.add_scalar(pair[0], other=pair[1])
     return _tensor_tensor("add", binary.add, input, other)
 
 
@@ -125,11 +122,11 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
             return _tensor_tensor("sub", binary.sub, input, other)
         pair = _scalar_operand(input, other)
         if pair is not None:
-            return apply(binary.sub_scalar, pair[0], other=pair[1])
+            return binary.sub_scalar(pair[0], other=pair[1])
     elif isinstance(other, Tensor):
         pair = _scalar_operand(other, input)
         if pair is not None:
-            return apply(binary.rsub_scalar, pair[0], other=pair[1])
+            return binary.rsub_scalar(pair[0], other=pair[1])
     return _tensor_tensor("sub", binary.sub, input, other)
 
 
@@ -140,11 +137,11 @@ def mul(input: Any, other: Any) -> Tensor:
             return _tensor_tensor("mul", binary.mul, input, other)
         pair = _scalar_operand(input, other)
         if pair is not None:
-            return apply(binary.mul_scalar, pair[0], other=pair[1])
+            return binary.mul_scalar(pair[0], other=pair[1])
     elif isinstance(other, Tensor):
         pair = _scalar_operand(other, input)
         if pair is not None:
-            return apply(binary.mul_scalar, pair[0], other=pair[1])
+            return binary.mul_scalar(pair[0], other=pair[1])
     return _tensor_tensor("mul", binary.mul, input, other)
 
 
@@ -155,8 +152,8 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
             raise ValueError(f"div(): rounding_mode must be 'trunc', 'floor' or None, got "
                              f"{rounding_mode!r}")
         a, b = _pair("div", input, other)
-        rounded = _tensor_tensor("div", binary.div_rounded, floating(a), floating(b),
-                                 mode=rounding_mode)
+        rounded = _tensor_tensor("div", lambda x, y: binary.div_rounded(x, y, mode=rounding_mode),
+                                 floating(a), floating(b))
         both_int = all(
             (isinstance(v, Tensor) and dtype_of(v).kind in "iu")
             or (isinstance(v, int) and not isinstance(v, bool))
@@ -169,11 +166,11 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     if isinstance(input, Tensor):
         pair = _scalar_operand(floating(input), other)
         if pair is not None:
-            return apply(binary.div_scalar, pair[0], other=pair[1])
+            return binary.div_scalar(pair[0], other=pair[1])
     elif isinstance(other, Tensor):
         pair = _scalar_operand(floating(other), input)
         if pair is not None:
-            return apply(binary.rdiv_scalar, pair[0], other=pair[1])
+            return binary.rdiv_scalar(pair[0], other=pair[1])
     a, b = _pair("div", input, other)
     return _tensor_tensor("div", binary.div, floating(a), floating(b))
 
@@ -286,8 +283,8 @@ clip = clamp
 def _unary_float(prim: Any, doc: str) -> Any:
     def op(input: Tensor) -> Tensor:
         if isinstance(input, Tensor) and _dtype.is_floating(input._data.dtype):
-            return apply(prim, input)
-        return apply(prim, floating(as_tensor_arg(input, prim.name)))
+            return prim(input)
+        return prim(floating(as_tensor_arg(input, prim.name)))
 
     op.__name__ = op.__qualname__ = prim.name
     op.__doc__ = doc
@@ -316,7 +313,7 @@ def _unary_same(prim: Any, doc: str) -> Any:
         input = as_tensor_arg(input, prim.name)
         if dtype_of(input).kind in "biu" and prim.name != "neg":
             return _wrap(prim.forward(xp_of(input), input._data))
-        return apply(prim, input)
+        return prim(input)
 
     op.__name__ = op.__qualname__ = prim.name
     op.__doc__ = doc
