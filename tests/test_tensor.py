@@ -580,6 +580,13 @@ def test_format_of_0d_tensor_formats_the_number():
     assert f"{cr.tensor([1.5])}" == repr(cr.tensor([1.5]))
 
 
+
+def test_broadcast_to_takes_a_shape_or_sizes_like_torch():
+    for lib in (cr, torch):
+        x = lib.ones(3)
+        assert tuple(x.broadcast_to(2, 3).shape) == (2, 3)
+        assert tuple(x.broadcast_to((2, 3)).shape) == tuple(lib.broadcast_to(x, [2, 3]).shape)
+
 COMPOSITES = {
     "addcmul": lambda x, a, b: x.addcmul(a, b, value=0.5),
     "addcdiv": lambda x, a, b: x.addcdiv(a, b, value=-2),

@@ -177,9 +177,14 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
     return movement.expand(input, shape=target)
 
 
-def broadcast_to(input: Tensor, size: Any) -> Tensor:
-    """``expand`` to ``size``."""
-    return expand(input, tuple(size))
+def broadcast_to(input: Tensor, *size: Any) -> Tensor:
+    """``expand`` to ``size``: a shape, or the sizes as arguments (as PyTorch's Tensor method
+    takes them).
+
+    >>> chainrule.ones(3).broadcast_to(2, 3).shape
+    chainrule.Size([2, 3])
+    """
+    return expand(input, *size)
 
 
 def broadcast_tensors(*tensors: Tensor) -> tuple:
