@@ -140,6 +140,46 @@ def test_conv2d_forward_mode(rng):
     np.testing.assert_allclose(tangent.numpy(), expected.numpy(), RTOL, ATOL)
 
 
+FAST_CASES = [{}, {"padding": 1, "dilation": (2, 1)}, {"padding": "same"}, {"stride": 2},
+              {"stride": (1, 2), "padding": (2, 0)}]
+
+
+@pytest.mark.parametrize("kwargs", FAST_CASES, ids=str)
+@pytest.mark.parametrize("blas", [True, False], ids=["blas", "numpy"])
+def test_conv2d_float32_one_product_path_matches_torch(rng, kwargs, blas, monkeypatch):
+    """float32 with one group runs kernels.conv2d (the batch as one product; dx for stride 1
+    by shifted slices through BLAS, or NumPy where its BLAS is not found)."""
+    from chainrule.ops import kernels
+
+    if not blas:
+        monkeypatch.setattr(kernels, "_GEMM", {})
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((3, 5, 9, 8), (6, 5, 3, 3), (6,)))
+    xs = [cr.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = F.conv2d(*xs, **kwargs)
+    expected = torch.nn.functional.conv2d(*ts, **kwargs)
+    assert out.dtype == cr.float32
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), 1e-5, 1e-5)
+    g = rng.standard_normal(tuple(expected.shape)).astype(np.float32)
+    out.backward(cr.tensor(g))
+    expected.backward(torch.tensor(g))
+    for ours, theirs in zip(xs, ts):
+        assert ours.grad.dtype == cr.float32
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), 1e-4, 1e-4)
+
+
+def test_conv2d_skips_the_input_gradient_when_not_needed(rng, monkeypatch):
+    from chainrule.ops import kernels
+
+    def refuse(*args):
+        raise AssertionError("dx computed for an input that needs no gradient")
+
+    monkeypatch.setattr(kernels, "_conv_input_grad", refuse)
+    w = cr.tensor(rng.standard_normal((2, 1, 3, 3)).astype(np.float32), requires_grad=True)
+    F.conv2d(cr.tensor(rng.standard_normal((2, 1, 6, 6)).astype(np.float32)), w).sum().backward()
+    assert w.grad.shape == (2, 1, 3, 3)
+
+
 def test_conv2d_errors_name_op_and_shapes():
     with pytest.raises(RuntimeError, match=r"conv2d\(\).*\(1, 3, 5, 5\).*\(2, 2, 3, 3\)"):
         F.conv2d(cr.ones(1, 3, 5, 5), cr.ones(2, 2, 3, 3))

@@ -765,7 +765,19 @@ def _layer_norm(m: Any, x: Any, weight: Any, bias: Any) -> Any:
     return m.nn.functional.layer_norm(x, tuple(weight.shape), weight, bias, 1e-5)
 
 
+def _conv2d(m: Any, x: Any, weight: Any, *bias: Any, **kwargs: Any) -> Any:
+    """F.conv2d, one primitive in chainrule (ops/nn_kernels.py)."""
+    return m.nn.functional.conv2d(x, weight, *bias, **kwargs)
+
+
 NN_KERNELS = [
+    OpSpec("conv2d", _conv2d, (
+        # stride 1: NumPy's one-product path, dx by shifted slices (dilation, padding)
+        case((2, 3, 5, 6), (4, 3, 3, 2), (4,), padding=(1, 2), dilation=(2, 1)),
+        case((1, 2, 4, 5), (3, 2, 2, 3), label="no-bias"),
+        case((2, 2, 6, 5), (3, 2, 3, 3), (3,), stride=(2, 1), padding=1, label="strided"),
+        case((1, 4, 4, 4), (4, 2, 2, 2), (4,), groups=2, label="groups"),
+    )),
     OpSpec("layer_norm", _layer_norm, (
         case((3, 4), (4,), (4,)),
         case((2, 3, 4), (3, 4), (3, 4), label="two-normalized-dims"),

@@ -1,10 +1,10 @@
 """The functional forms of the layers over windows and sequences (``chainrule.nn.functional``):
-convolution, pooling and attention, all compositions of differentiable ops.
+convolution, pooling and attention, differentiable to any order.
 
-Convolution and pooling are ``im2col``/``col2im`` (ops/nn_kernels.py) plus ordinary ops,
-so they are differentiable to any order:
+conv2d is one primitive (ops/nn_kernels.py: im2col and one matrix product in its forward,
+its rules written in differentiable ops); the rest are ``im2col``/``col2im`` plus ordinary
+ops, so all are differentiable to any order:
 
-- conv2d: im2col, then one matmul of the (out, in*kh*kw) weight with the columns;
 - conv_transpose2d: the transposed weight times the image, then col2im (the adjoint);
 - max pooling: im2col with -inf padding, the first maximum of each window picked by
   ``where`` (so the gradient reaches that element only, as PyTorch);
@@ -172,24 +172,15 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     if weight.ndim != 4:
         raise RuntimeError(f"conv2d(): expected a 4-D weight (O, C/groups, kh, kw), got shape "
                            f"{tuple(weight.shape)}")
-    n, channels, h, w = x.shape
+    channels, h, w = x.shape[1:]
     out_channels, group_channels, kh, kw = weight.shape
     if groups < 1 or channels != group_channels * groups or out_channels % groups:
         raise _channel_error("conv2d", input, weight, groups)
     step, dil = _pair(stride, "conv2d", "stride"), _pair(dilation, "conv2d", "dilation")
     padding = _conv_padding(padding, (kh, kw), dil, step, "conv2d")
-    oh, ow = _window_count("conv2d", (h, w), (kh, kw), dil, padding, step)
-    cols = nn_kernels.im2col(x, kernel_size=(kh, kw), dilation=dil, padding=padding, stride=step,
-                             size=(h, w), value=0.0)  # (N, C*kh*kw, L)
-    if groups == 1:
-        out = math.matmul(weight.reshape(out_channels, -1), cols)
-    else:
-        # per group: (O/g, C/g*kh*kw) @ (N, g, C/g*kh*kw, L), the groups a batch axis
-        out = math.matmul(weight.reshape(groups, out_channels // groups, -1),
-                          cols.reshape(n, groups, -1, oh * ow))
-    out = out.reshape(n, out_channels, oh, ow)
-    if bias is not None:
-        out = out + bias.reshape(out_channels, 1, 1)
+    _window_count("conv2d", (h, w), (kh, kw), dil, padding, step)
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    out = nn_kernels.conv2d(*inputs, stride=step, padding=padding, dilation=dil, groups=groups)
     return out.squeeze(0) if unbatched else out
 
 

@@ -485,10 +485,115 @@ def col2im(xp: Any, cols: Any, size: tuple, kernel_size: tuple, dilation: tuple,
     return out[:, :, top:top + size[0], left:left + size[1]]
 
 
+# ------------------------------------------------------------------ convolution
+# (for ops/nn_kernels.py's conv2d with groups 1 on NumPy, float32/float64: the batch as one
+# matrix product each way. Per sample (NumPy's batched matmul: one BLAS call per image, and
+# col2im's adds along rows of ow values) the CNN step's conv2 took ~1.5x as long.)
+CONV_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def conv_columns(x: Any, kernel_size: tuple, dilation: tuple, padding: tuple,
+                 stride: tuple) -> Any:
+    """(N, C, H, W) -> (C*kh*kw, N*L): im2col with the batch side by side along the columns,
+    so that the (O, C*kh*kw) weight times them is one product for the whole batch."""
+    (kh, kw), (dh, dw), (sh, sw) = kernel_size, dilation, stride
+    if any(p for pair in padding for p in pair):
+        x = pad(np, x, ((0, 0), (0, 0)) + tuple(padding), 0.0)
+    n, c, h, w = x.shape
+    oh, ow = windows_out(h, kh, dh, sh), windows_out(w, kw, dw, sw)
+    s_n, s_c, s_h, s_w = x.strides
+    windows = np.lib.stride_tricks.as_strided(
+        x, (c, kh, kw, n, oh, ow), (s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w),
+        writeable=False)
+    return windows.reshape(c * kh * kw, n * oh * ow)
+
+
+def conv2d(x: Any, weight: Any, bias: Any, kernel_size: tuple, dilation: tuple, padding: tuple,
+           stride: tuple, out_size: tuple) -> tuple:
+    """``(W x + b as (N, O, oh, ow), the columns)``: one GEMM (O, C*kh*kw) x (C*kh*kw, N*L),
+    then one pass that moves the batch axis first and adds the bias."""
+    cols = conv_columns(x, kernel_size, dilation, padding, stride)
+    product = weight.reshape(weight.shape[0], -1) @ cols
+    planes = product.reshape(weight.shape[0], x.shape[0], *out_size).transpose(1, 0, 2, 3)
+    out = np.empty(planes.shape, dtype=x.dtype)
+    if bias is None:
+        np.copyto(out, planes)
+    else:
+        np.add(planes, bias[:, None, None], out=out)
+    return out, cols
+
+
+def conv2d_backward(grad: Any, x_shape: tuple, weight: Any, cols: Any, kernel_size: tuple,
+                    dilation: tuple, padding: tuple, stride: tuple, needs: tuple) -> tuple:
+    """conv2d's VJP from its columns: with G = grad as (O, N*L),
+    dW = G cols^T (one GEMM over the batch), db = G's row sums, dx as ``_conv_input_grad``
+    for stride 1, else col2im of W^T G."""
+    n, out_channels, oh, ow = grad.shape
+    rows = np.ascontiguousarray(grad.reshape(n, out_channels, oh * ow).transpose(1, 0, 2))
+    rows = rows.reshape(out_channels, n * oh * ow)
+    dx = dw = db = None
+    if needs[0]:
+        if stride == (1, 1):
+            dx = _conv_input_grad(grad, x_shape, weight, dilation, padding)
+        else:
+            columns = (weight.reshape(out_channels, -1).T @ rows).reshape(-1, n, oh * ow)
+            dx = col2im(np, columns.transpose(1, 0, 2), x_shape[2:], kernel_size, dilation,
+                        padding, stride)
+    if needs[1]:
+        dw = (rows @ cols.T).reshape(weight.shape)
+    if len(needs) > 2 and needs[2]:
+        db = rows.sum(axis=1)
+    return (dx, dw, db) if len(needs) > 2 else (dx, dw)
+
+
+def _conv_input_grad(grad: Any, x_shape: tuple, weight: Any, dilation: tuple,
+                     padding: tuple) -> Any:
+    """dx of a stride-1 convolution without col2im's adds along rows of ow values.
+
+    Lay the padded image out as (C, N*Hp*Wp) and put each output position q = (n, r, s) at
+    n*Hp*Wp + r*Wp + s: then tap (i, j) of the window at q reads the pixel at q + i*dh*Wp
+    + j*dw, a shift that is the same for every q. So with G = grad on that grid (zeros where
+    no window starts), tap (i, j)'s part of dx is one slice of long rows:
+    dx[:, q + shift] += W_ij^T G[:, q]. The grid costs 17% more product columns here
+    (26x26 grid, 24x24 windows) and saves the short-row adds (measured below, NOTES §22).
+    """
+    n, channels, h, w = x_shape
+    out_channels, _, kh, kw = weight.shape
+    (dh, dw), ((top, bottom), (left, right)) = dilation, padding
+    hp, wp = h + top + bottom, w + left + right
+    grid = np.zeros((out_channels, n, hp, wp), dtype=grad.dtype)
+    grid[:, :, :grad.shape[2], :grad.shape[3]] = grad.transpose(1, 0, 2, 3)
+    size = n * hp * wp
+    grid = grid.reshape(out_channels, size)
+    span = size - (kh - 1) * dh * wp - (kw - 1) * dw  # the last window's q, plus 1
+    dx = np.zeros((channels, size), dtype=grad.dtype)
+    gemm = _GEMM.get(grad.dtype)
+    if gemm is not None:
+        # each tap's product added straight into its slice of dx by BLAS (beta = 1)
+        taps = np.ascontiguousarray(weight.transpose(2, 3, 1, 0))  # (kh, kw, C, O)
+        for i in range(kh):
+            for j in range(kw):
+                shift = i * dh * wp + j * dw
+                gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, channels, span, out_channels, 1.0,
+                     taps[i, j].ctypes.data, out_channels, grid.ctypes.data, size, 1.0,
+                     dx[:, shift:].ctypes.data, size)
+    else:
+        # G^T W as one product ((span, O) by (O, C*kh*kw): measured faster than W^T G)
+        taps = (grid[:, :span].T @ weight.reshape(out_channels, -1)).T
+        taps = taps.reshape(channels, kh, kw, span)
+        for i in range(kh):
+            for j in range(kw):
+                shift = i * dh * wp + j * dw
+                dx[:, shift:shift + span] += taps[:, i, j]
+    dx = dx.reshape(channels, n, hp, wp).transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(dx[:, :, top:top + h, left:left + w])
+
+
 # ------------------------------------------------------------------ y += alpha * x
-def _blas_axpy() -> dict:
-    """NumPy's own OpenBLAS axpy for float32/float64, found by its wheel's symbol names;
-    empty where NumPy is built otherwise (then ``axpy`` takes NumPy's two passes)."""
+def _blas(routine: str, argtypes: Any) -> dict:
+    """NumPy's own OpenBLAS ``routine`` (``"axpy"``: saxpy and daxpy) for float32/float64,
+    found by its wheel's symbol names, each given ``argtypes(its scalar ctype)``; empty
+    where NumPy is built otherwise (then the callers take a NumPy path)."""
     blas = np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
     if blas.get("name") != "scipy-openblas":
         return {}
@@ -497,19 +602,24 @@ def _blas_axpy() -> dict:
     try:
         library = ctypes.CDLL(libraries[0])
         routines = {}
-        for dtype, name, scalar in ((np.float32, "scipy_cblas_saxpy64_", ctypes.c_float),
-                                    (np.float64, "scipy_cblas_daxpy64_", ctypes.c_double)):
-            routine = getattr(library, name)
-            routine.argtypes = [ctypes.c_int64, scalar, ctypes.c_void_p, ctypes.c_int64,
-                                ctypes.c_void_p, ctypes.c_int64]
-            routine.restype = None
-            routines[np.dtype(dtype)] = routine
+        for dtype, prefix, scalar in ((np.float32, "s", ctypes.c_float),
+                                      (np.float64, "d", ctypes.c_double)):
+            function = getattr(library, f"scipy_cblas_{prefix}{routine}64_")
+            function.argtypes = argtypes(scalar)
+            function.restype = None
+            routines[np.dtype(dtype)] = function
         return routines
     except (IndexError, OSError, AttributeError):
         return {}
 
 
-_AXPY = _blas_axpy()
+_INT, _POINTER = ctypes.c_int64, ctypes.c_void_p
+_AXPY = _blas("axpy", lambda scalar: [_INT, scalar, _POINTER, _INT, _POINTER, _INT])
+# cblas_?gemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+_GEMM = _blas("gemm", lambda scalar: [ctypes.c_int, ctypes.c_int, ctypes.c_int, _INT, _INT,
+                                      _INT, scalar, _POINTER, _INT, _POINTER, _INT, scalar,
+                                      _POINTER, _INT])
+_ROW_MAJOR, _NO_TRANS = 101, 111
 # below this the ctypes call (~2 us) costs more than NumPy's temporary
 _AXPY_MIN_SIZE = 1 << 13
 

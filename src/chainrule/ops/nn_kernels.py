@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import _backend
 from ..tensor import Tensor, _wrap
 from . import kernels
@@ -323,3 +325,86 @@ def _(xp, tangents, inputs, out, p):
     xhat, rstd = _normalized(xp, x, p["axes"], p["eps"])
     return _sum(None if t_x is None else _xhat_tangent(xp, xhat, rstd, t_x, p["axes"]) * weight,
                 None if t_w is None else xhat * t_w, t_b)
+
+
+
+# ------------------------------------------------------------------ convolution
+# out = W * x + b (cross-correlation, as F.conv2d) with weight (O, C/g, kh, kw) in g groups.
+# With cols = im2col(x), (N, C*kh*kw, L), and per group W2 = W as (O/g, C/g*kh*kw):
+#   out_n = W2 cols_n + b,  so  dx = col2im(W2^T g),  dW = sum_n g_n cols_n^T,
+#   db = the sum of g over (n, h, w); and out is bilinear in (x, W), so its tangent is
+#   conv(tx, W) + conv(x, tW) + tb.
+# One node instead of five (im2col, reshape, matmul, reshape, add), and on NumPy with one
+# group a single matrix product for the batch each way (kernels.conv2d). Parameters:
+# ``stride``, ``dilation`` (h, w) pairs; ``padding`` ((top, bottom), (left, right)).
+
+
+def _conv_fast(x, groups):
+    """Whether kernels.conv2d (NumPy, one group, float32/float64) runs this convolution."""
+    return groups == 1 and type(x) is np.ndarray and x.dtype in kernels.CONV_DTYPES
+
+
+def _windows(x_shape, weight_shape, stride, padding, dilation):
+    """The output's (oh, ow)."""
+    return tuple(kernels.windows_out(n + lo + hi, k, d, s) for n, k, d, s, (lo, hi) in
+                 zip(x_shape[2:], weight_shape[2:], dilation, stride, padding))
+
+
+@primitive("conv2d", save=(0, 1), extras=True, backward_name="ConvolutionBackward0")
+def conv2d(xp, x, weight, bias=None, *, stride, padding, dilation, groups):
+    oh, ow = _windows(x.shape, weight.shape, stride, padding, dilation)
+    kernel_size = tuple(weight.shape[2:])
+    if _conv_fast(x, groups):
+        out, cols = kernels.conv2d(x, weight, bias, kernel_size, dilation, padding, stride,
+                                   (oh, ow))
+        return out, (cols,)
+    n, out_channels = x.shape[0], weight.shape[0]
+    # per group: (O/g, C/g*kh*kw) @ (N, g, C/g*kh*kw, L), the groups a batch axis
+    cols = kernels.im2col(xp, x, kernel_size, dilation, padding, stride, 0.0)
+    out = xp.matmul(xp.reshape(weight, (groups, out_channels // groups, -1)),
+                    xp.reshape(cols, (n, groups, -1, oh * ow)))
+    if out.dtype != x.dtype:  # NumPy multiplies bfloat16 into float32; PyTorch rounds back
+        out = kernels.astype(xp, out, _backend.np_dtype(x))
+    out = xp.reshape(out, (n, out_channels, oh, ow))
+    if bias is not None:
+        out = out + xp.reshape(bias, (out_channels, 1, 1))
+    return out, (cols,)
+
+
+@conv2d.defvjp
+def _(xp, g, saved, p, needs):
+    x, weight, cols = saved
+    kernel_size = tuple(weight.shape[2:])
+    geometry = (kernel_size, p["dilation"], p["padding"], p["stride"])
+    if _conv_fast(x, p["groups"]):  # a plain backward on NumPy
+        return kernels.conv2d_backward(g, x.shape, weight, cols, *geometry, needs)
+    n, out_channels, oh, ow = g.shape
+    groups = p["groups"]
+    grads = xp.reshape(g, (n, groups, out_channels // groups, oh * ow))
+    dx = dw = None
+    if needs[0]:
+        w2 = xp.reshape(weight, (groups, out_channels // groups, -1))
+        columns = xp.reshape(xp.matmul(xp.swapaxes(w2, -1, -2), grads), (n, -1, oh * ow))
+        dx = xp.col2im(columns, tuple(x.shape[2:]), *geometry)
+    if needs[1]:
+        if isinstance(x, Tensor):  # recorded: the columns recomputed, to differentiate them
+            cols = xp.im2col(x, *geometry, tuple(x.shape[2:]), 0.0)
+        cols = xp.reshape(cols, (n, groups, -1, oh * ow))
+        dw = xp.reshape(xp.sum(xp.matmul(grads, xp.swapaxes(cols, -1, -2)), axis=0),
+                        weight.shape)
+    if len(needs) == 2:
+        return dx, dw
+    return dx, dw, xp.sum(g, axis=(0, 2, 3)) if needs[2] else None
+
+
+@conv2d.defjvp
+def _(xp, tangents, inputs, out, p):
+    # bilinear: d out = conv(tx, W) + conv(x, tW) + tb
+    t_x, t_w = tangents[:2]
+    x, weight = inputs[:2]
+    t_b = tangents[2] if len(tangents) > 2 else None
+    total = _sum(None if t_x is None else conv2d(t_x, weight, **p),
+                 None if t_w is None else conv2d(x, t_w, **p),
+                 None if t_b is None else xp.reshape(t_b, (weight.shape[0], 1, 1)))
+    return total if total is None or total.shape == out.shape else xp.broadcast_to(
+        total, out.shape)
