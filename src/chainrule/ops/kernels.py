@@ -486,16 +486,18 @@ def col2im(xp: Any, cols: Any, size: tuple, kernel_size: tuple, dilation: tuple,
 
 
 # ------------------------------------------------------------------ convolution
-# (for ops/nn_kernels.py's conv2d with groups 1 on NumPy, float32/float64: the batch as one
-# matrix product each way. Per sample (NumPy's batched matmul: one BLAS call per image, and
-# col2im's adds along rows of ow values) the CNN step's conv2 took ~1.5x as long.)
+# (for ops/nn_kernels.py's conv2d with groups 1 on NumPy, float32/float64: the columns laid
+# out with the batch side by side, the weight's gradient one product over the batch, and
+# for stride 1 the input's gradient without col2im, whose adds along rows of ow values took
+# 15 of the CNN step's ~100 ms on one thread; benchmarks/NOTES.md §24)
 CONV_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def conv_columns(x: Any, kernel_size: tuple, dilation: tuple, padding: tuple,
                  stride: tuple) -> Any:
     """(N, C, H, W) -> (C*kh*kw, N*L): im2col with the batch side by side along the columns,
-    so that the (O, C*kh*kw) weight times them is one product for the whole batch."""
+    so that the weight's gradient, g as (O, N*L) times their transpose, is one product for
+    the whole batch, and each image's columns are a (C*kh*kw, L) block of them."""
     (kh, kw), (dh, dw), (sh, sw) = kernel_size, dilation, stride
     if any(p for pair in padding for p in pair):
         x = pad(np, x, ((0, 0), (0, 0)) + tuple(padding), 0.0)
@@ -510,16 +512,19 @@ def conv_columns(x: Any, kernel_size: tuple, dilation: tuple, padding: tuple,
 
 def conv2d(x: Any, weight: Any, bias: Any, kernel_size: tuple, dilation: tuple, padding: tuple,
            stride: tuple, out_size: tuple) -> tuple:
-    """``(W x + b as (N, O, oh, ow), the columns)``: one GEMM (O, C*kh*kw) x (C*kh*kw, N*L),
-    then one pass that moves the batch axis first and adds the bias."""
+    """``(W x + b as (N, O, oh, ow), the columns)``.
+
+    Each image's product (O, C*kh*kw) x (its (C*kh*kw, L) block of the columns, a strided
+    view) is written by BLAS straight into its (O, L) plane of the output: one GEMM for the
+    batch then a pass moving the batch axis first measured 20.6 ms against 18.6 (one thread).
+    """
     cols = conv_columns(x, kernel_size, dilation, padding, stride)
-    product = weight.reshape(weight.shape[0], -1) @ cols
-    planes = product.reshape(weight.shape[0], x.shape[0], *out_size).transpose(1, 0, 2, 3)
-    out = np.empty(planes.shape, dtype=x.dtype)
-    if bias is None:
-        np.copyto(out, planes)
-    else:
-        np.add(planes, bias[:, None, None], out=out)
+    n, out_channels = x.shape[0], weight.shape[0]
+    out = np.empty((n, out_channels, *out_size), dtype=x.dtype)
+    np.matmul(weight.reshape(out_channels, -1), cols.reshape(len(cols), n, -1).transpose(1, 0, 2),
+              out=out.reshape(n, out_channels, -1))
+    if bias is not None:
+        out += bias[:, None, None]
     return out, cols
 
 

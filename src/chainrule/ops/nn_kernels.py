@@ -335,7 +335,7 @@ def _(xp, tangents, inputs, out, p):
 #   db = the sum of g over (n, h, w); and out is bilinear in (x, W), so its tangent is
 #   conv(tx, W) + conv(x, tW) + tb.
 # One node instead of five (im2col, reshape, matmul, reshape, add), and on NumPy with one
-# group a single matrix product for the batch each way (kernels.conv2d). Parameters:
+# group the batch-wide products of kernels.conv2d and conv2d_backward. Parameters:
 # ``stride``, ``dilation`` (h, w) pairs; ``padding`` ((top, bottom), (left, right)).
 
 
