@@ -489,7 +489,7 @@ def col2im(xp: Any, cols: Any, size: tuple, kernel_size: tuple, dilation: tuple,
 # (for ops/nn_kernels.py's conv2d with groups 1 on NumPy, float32/float64: the columns laid
 # out with the batch side by side, the weight's gradient one product over the batch, and
 # for stride 1 the input's gradient without col2im, whose adds along rows of ow values took
-# 15 of the CNN step's ~100 ms on one thread; benchmarks/NOTES.md §24)
+# 15 of the CNN step's ~100 ms on one thread; benchmarks/NOTES.md §27)
 CONV_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _CONV_BLOCK = 8192  # columns per block of the input gradient's products
 
