@@ -485,6 +485,45 @@ def col2im(xp: Any, cols: Any, size: tuple, kernel_size: tuple, dilation: tuple,
     return out[:, :, top:top + size[0], left:left + size[1]]
 
 
+# ------------------------------------------------------------------ NumPy's own BLAS
+def _blas(routine: str, argtypes: Any) -> dict:
+    """NumPy's own OpenBLAS ``routine`` (``"axpy"``: saxpy and daxpy) by dtype, float32 and
+    float64, found by its wheel's symbol names, each given ``argtypes(its scalar ctype)``;
+    empty where NumPy is built otherwise (then the callers take a NumPy path)."""
+    blas = np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
+    if blas.get("name") != "scipy-openblas":
+        return {}
+    libraries = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                       "libscipy_openblas64_*"))
+    try:
+        library = ctypes.CDLL(libraries[0])
+        routines = {}
+        for dtype, prefix, scalar in ((np.float32, "s", ctypes.c_float),
+                                      (np.float64, "d", ctypes.c_double)):
+            function = getattr(library, f"scipy_cblas_{prefix}{routine}64_")
+            function.argtypes = argtypes(scalar)
+            function.restype = None
+            routines[np.dtype(dtype)] = function
+        return routines
+    except (IndexError, OSError, AttributeError):
+        return {}
+
+
+_INT, _POINTER = ctypes.c_int64, ctypes.c_void_p
+_AXPY = _blas("axpy", lambda scalar: [_INT, scalar, _POINTER, _INT, _POINTER, _INT])
+# cblas_?gemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+_GEMM = _blas("gemm", lambda scalar: [ctypes.c_int, ctypes.c_int, ctypes.c_int, _INT, _INT,
+                                      _INT, scalar, _POINTER, _INT, _POINTER, _INT, scalar,
+                                      _POINTER, _INT])
+# cblas_?ger(order, m, n, alpha, x, incx, y, incy, a, lda)
+_GER = _blas("ger", lambda scalar: [ctypes.c_int, _INT, _INT, scalar, _POINTER, _INT, _POINTER,
+                                    _INT, _POINTER, _INT])
+# cblas_?gemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy)
+_GEMV = _blas("gemv", lambda scalar: [ctypes.c_int, ctypes.c_int, _INT, _INT, scalar, _POINTER,
+                                      _INT, _POINTER, _INT, scalar, _POINTER, _INT])
+_ROW_MAJOR, _NO_TRANS, _TRANSPOSE = 101, 111, 112
+
+
 # ------------------------------------------------------------------ convolution
 # (for ops/nn_kernels.py's conv2d with groups 1 on NumPy, float32/float64: the columns laid
 # out with the batch side by side, the weight's gradient one product over the batch, and
@@ -602,36 +641,6 @@ def _conv_input_grad(grad: Any, x_shape: tuple, weight: Any, dilation: tuple,
 
 
 # ------------------------------------------------------------------ y += alpha * x
-def _blas(routine: str, argtypes: Any) -> dict:
-    """NumPy's own OpenBLAS ``routine`` (``"axpy"``: saxpy and daxpy) for float32/float64,
-    found by its wheel's symbol names, each given ``argtypes(its scalar ctype)``; empty
-    where NumPy is built otherwise (then the callers take a NumPy path)."""
-    blas = np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
-    if blas.get("name") != "scipy-openblas":
-        return {}
-    libraries = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
-                                       "libscipy_openblas64_*"))
-    try:
-        library = ctypes.CDLL(libraries[0])
-        routines = {}
-        for dtype, prefix, scalar in ((np.float32, "s", ctypes.c_float),
-                                      (np.float64, "d", ctypes.c_double)):
-            function = getattr(library, f"scipy_cblas_{prefix}{routine}64_")
-            function.argtypes = argtypes(scalar)
-            function.restype = None
-            routines[np.dtype(dtype)] = function
-        return routines
-    except (IndexError, OSError, AttributeError):
-        return {}
-
-
-_INT, _POINTER = ctypes.c_int64, ctypes.c_void_p
-_AXPY = _blas("axpy", lambda scalar: [_INT, scalar, _POINTER, _INT, _POINTER, _INT])
-# cblas_?gemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-_GEMM = _blas("gemm", lambda scalar: [ctypes.c_int, ctypes.c_int, ctypes.c_int, _INT, _INT,
-                                      _INT, scalar, _POINTER, _INT, _POINTER, _INT, scalar,
-                                      _POINTER, _INT])
-_ROW_MAJOR, _NO_TRANS = 101, 111
 # below this the ctypes call (~2 us) costs more than NumPy's temporary
 _AXPY_MIN_SIZE = 1 << 13
 
@@ -922,35 +931,7 @@ def layer_norm_backward(grad: Any, weight: Any, xhat: Any, rstd: Any, axes: tupl
 # A linear layer's bias: added to every row of x W^T, and its gradient the sum of g's rows.
 # NumPy runs both on one core; NumPy's OpenBLAS runs them as rank-1 update and
 # matrix-vector product on all cores (benchmarks/NOTES.md §25).
-def _blas_row_routines() -> dict:
-    """ger (A += alpha x y^T) and gemv (y = alpha A^T x) of NumPy's own OpenBLAS by dtype,
-    empty where NumPy is built otherwise."""
-    blas = np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
-    if blas.get("name") != "scipy-openblas":
-        return {}
-    libraries = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
-                                       "libscipy_openblas64_*"))
-    size, pointer = ctypes.c_int64, ctypes.c_void_p
-    try:
-        library = ctypes.CDLL(libraries[0])
-        routines = {}
-        for dtype, letter, scalar in ((np.float32, "s", ctypes.c_float),
-                                      (np.float64, "d", ctypes.c_double)):
-            ger = getattr(library, f"scipy_cblas_{letter}ger64_")
-            ger.argtypes = [ctypes.c_int, size, size, scalar, pointer, size, pointer, size,
-                            pointer, size]
-            gemv = getattr(library, f"scipy_cblas_{letter}gemv64_")
-            gemv.argtypes = [ctypes.c_int, ctypes.c_int, size, size, scalar, pointer, size,
-                             pointer, size, scalar, pointer, size]
-            ger.restype = gemv.restype = None
-            routines[np.dtype(dtype)] = (ger, gemv)
-        return routines
-    except (IndexError, OSError, AttributeError):
-        return {}
-
-
-_ROW_ROUTINES = _blas_row_routines()
-_CBLAS_ROW_MAJOR, _CBLAS_TRANSPOSE = 101, 112
+_ROW_ROUTINES = {dtype: (_GER[dtype], _GEMV[dtype]) for dtype in _GER.keys() & _GEMV.keys()}
 # below this many elements NumPy's single pass costs less than the ctypes call
 _ROWS_MIN_SIZE = 1 << 15
 _ONES: dict = {}
@@ -985,7 +966,7 @@ def add_to_rows(out: Any, vector: Any) -> None:
         return
     rows, columns = out.shape
     ones = _ones(out.dtype, rows)
-    routines[0](_CBLAS_ROW_MAJOR, rows, columns, 1.0, ones.ctypes.data, 1,
+    routines[0](_ROW_MAJOR, rows, columns, 1.0, ones.ctypes.data, 1,
                 vector.ctypes.data, 1, out.ctypes.data, columns)
 
 
@@ -1001,6 +982,6 @@ def column_sums(xp: Any, a: Any) -> Any:
         return xp.sum(a, axis=0)
     rows, columns = a.shape
     sums = np.empty(columns, dtype=a.dtype)
-    routines[1](_CBLAS_ROW_MAJOR, _CBLAS_TRANSPOSE, rows, columns, 1.0, a.ctypes.data, columns,
+    routines[1](_ROW_MAJOR, _TRANSPOSE, rows, columns, 1.0, a.ctypes.data, columns,
                 _ones(a.dtype, rows).ctypes.data, 1, 0.0, sums.ctypes.data, 1)
     return sums
