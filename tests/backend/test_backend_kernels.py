@@ -55,7 +55,8 @@ GENERIC = {
     "sigmoid": lambda xp, x: kernels.sigmoid(xp, x * 20),
     "lstm_cell": lambda xp, x: kernels.lstm_cell(xp, x[0, 0, ...], x[1, 0, ...], x[0, 1, :, :1])[0],
     "lstm_layer": lambda xp, x: kernels.lstm_layer(xp, x[0, ...], x[1, 0, :, :1], x[1, 1, :, :1],
-                                                   x[1, 2, :4, :1], True)[0],
+                                                   x[1, 2, :4, :], x[1, 0, :4, 1:2], x[1, 2, 4, :],
+                                                   True)[0],
 }
 
 

@@ -81,6 +81,9 @@ SEQUENCE_CASES = [
     ("LSTM", {"input_size": 3, "hidden_size": 4, "num_layers": 2, "bidirectional": True}, (6, 2, 3), True),
     ("LSTM", {"input_size": 3, "hidden_size": 5, "num_layers": 2, "proj_size": 2, "bias": False,
               "batch_first": True}, (2, 5, 3), True),
+    # the fused layer without biases (zeros passed for them), its input a batch_first view
+    ("LSTM", {"input_size": 3, "hidden_size": 4, "bias": False, "bidirectional": True,
+              "batch_first": True}, (2, 5, 3), True),
     ("GRU", {"input_size": 3, "hidden_size": 4, "num_layers": 3, "bidirectional": True,
              "batch_first": True}, (2, 6, 3), True),
     ("GRU", {"input_size": 3, "hidden_size": 4, "bias": False}, (6, 2, 3), False),
@@ -93,6 +96,31 @@ SEQUENCE_CASES = [
 @pytest.mark.parametrize("name, kwargs, shape, with_state", SEQUENCE_CASES, ids=str)
 def test_sequence_layers_match_torch(name, kwargs, shape, with_state):
     check_sequence(name, kwargs, shape, with_state)
+
+
+def test_lstm_in_float32_matches_torch():
+    """float32 (BLAS's single-precision routines in the fused layer) at sizes where the
+    per-step products are real matrices: values and gradients to float32 precision."""
+    rng = np.random.default_rng(3)
+    ours, theirs = twins("LSTM", input_size=16, hidden_size=32, num_layers=2,
+                         bidirectional=True)
+    ours.float()
+    theirs.float()
+    x = rng.standard_normal((6, 5, 16)).astype(np.float32)
+    h0, c0 = rng.standard_normal((2, 4, 5, 32)).astype(np.float32)
+    pairs = [(cr.tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True))
+             for v in (x, h0, c0)]
+    out, (h_n, c_n) = ours(pairs[0][0], (pairs[1][0], pairs[2][0]))
+    expected, (e_h, e_c) = theirs(pairs[0][1], (pairs[1][1], pairs[2][1]))
+    for a, b in ((out, expected), (h_n, e_h), (c_n, e_c)):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), 1e-5, 1e-6)
+    ((out * out).sum() + (c_n * h_n).sum()).backward()
+    ((expected * expected).sum() + (e_c * e_h).sum()).backward()
+    grads = [(a.grad, b.grad) for a, b in pairs] + [
+        (p.grad, theirs.get_parameter(n).grad) for n, p in ours.named_parameters()]
+    for a, b in grads:
+        assert a.dtype == cr.float32
+        np.testing.assert_allclose(a.numpy(), b.numpy(), 1e-4, 1e-5)
 
 
 @pytest.mark.parametrize("name, kwargs", [

@@ -737,13 +737,16 @@ def _lstm_cell(m: Any, x_gates: Any, h_gates: Any, c: Any) -> Any:
     return m.cat([o.sigmoid() * c_new.tanh(), c_new], -1)
 
 
-def _lstm_layer(m: Any, projected: Any, h0: Any, c0: Any, w_hh: Any, reverse: bool) -> Any:
-    """[h_t, c_t] of every step of an LSTM layer; PyTorch's side steps through time."""
+def _lstm_layer(m: Any, x: Any, h0: Any, c0: Any, w_ih: Any, w_hh: Any, bias: Any,
+                reverse: bool) -> Any:
+    """[h_t, c_t] of every step of an LSTM layer from its input; PyTorch's side projects the
+    input, then steps through time."""
     if m is chainrule:
-        return nn_kernels.lstm_layer(projected, h0, c0, w_hh, reverse=reverse)
+        return nn_kernels.lstm_layer(x, h0, c0, w_ih, w_hh, bias, reverse=reverse)
+    projected = x @ w_ih.T + bias
     h, c = h0, c0
-    states = [None] * projected.shape[0]
-    for t in (range(projected.shape[0] - 1, -1, -1) if reverse else range(projected.shape[0])):
+    states = [None] * x.shape[0]
+    for t in (range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])):
         state = _lstm_cell(m, projected[t], h @ w_hh.T, c)
         h, c = state.chunk(2, -1)
         states[t] = state
@@ -789,9 +792,9 @@ NN_KERNELS = [
         case((2, 1, 6, 6), kernel_size=(3, 2)),
     ), domain=distinct),
     OpSpec("lstm_layer", _lstm_layer, (
-        case((3, 2, 8), (2, 2), (2, 2), (8, 2), reverse=False),
-        case((3, 2, 8), (2, 2), (2, 2), (8, 2), reverse=True),
-        case((1, 1, 4), (1, 1), (1, 1), (4, 1), reverse=False),
+        case((3, 2, 3), (2, 2), (2, 2), (8, 3), (8, 2), (8,), reverse=False),
+        case((3, 2, 3), (2, 2), (2, 2), (8, 3), (8, 2), (8,), reverse=True),
+        case((1, 1, 2), (1, 1), (1, 1), (4, 2), (4, 1), (4,), reverse=False),
     ), domain=uniform(-1.5, 1.5)),
     OpSpec("lstm_cell", _lstm_cell, (
         case((3, 8), (3, 8), (3, 2)),

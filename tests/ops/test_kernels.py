@@ -6,6 +6,8 @@ where's gradients through it against PyTorch. kernels.axpy: add_/sub_ with alpha
 update against PyTorch on arrays large enough for BLAS, and the cases it must leave to NumPy.
 kernels.add_to_rows and column_sums (a linear layer's bias and its gradient through BLAS):
 NumPy's results (bit for bit for the addition), the cases left to NumPy, linear against PyTorch.
+kernels.transpose_into: NumPy's transpose for BLAS's dtypes and the others, strided views
+and overlapping operands.
 """
 
 from __future__ import annotations
@@ -216,3 +218,32 @@ def test_relu_backward_equals_where_bit_for_bit(dtype: type) -> None:
     strided = y[:, ::2]
     assert _same_bits(kernels.relu_backward(np, strided, g[:, :150]),
                       np.where(strided <= 0, 0.0, g[:, :150]))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32])
+@pytest.mark.parametrize("shape", [(32, 512), (1, 7), (7, 1), (5, 3), (0, 4)])
+def test_transpose_into_is_numpys_transpose(dtype, shape) -> None:
+    # float32/float64 go through BLAS omatcopy, the others through NumPy: the same values
+    a = (np.random.default_rng(0).standard_normal(shape) * 100).astype(dtype)
+    out = np.full(shape[::-1], -1, dtype)
+    kernels.transpose_into(out, a)
+    np.testing.assert_array_equal(out, a.T)
+
+
+def test_transpose_into_strided_operands() -> None:
+    # row strides of views (a step's state inside a sequence), transposed and reversed views
+    rng = np.random.default_rng(1)
+    whole = rng.standard_normal((4, 6, 10)).astype(np.float32)
+    target = np.zeros((4, 10, 12), np.float32)
+    kernels.transpose_into(target[1, :, 2:8], whole[2, :, :10])
+    np.testing.assert_array_equal(target[1, :, 2:8], whole[2].T)
+    assert not target[1, :, :2].any() and not target[1, :, 8:].any() and not target[0].any()
+    for source in (whole[0].T, whole[0, ::-1], whole[0, :, ::2]):
+        out = np.empty(source.shape[::-1], np.float32)
+        kernels.transpose_into(out, source)
+        np.testing.assert_array_equal(out, source.T)
+
+
+def test_transpose_into_overlapping_operands() -> None:
+    square = np.arange(16.0).reshape(4, 4)
+    expected = square.T.copy()
+    kernels.transpose_into(square, square)  # in place: NumPy's path, which handles overlap
+    np.testing.assert_array_equal(square, expected)

@@ -153,11 +153,13 @@ def _(xp, tangents, inputs, out, p):
 
 
 # ------------------------------------------------------------------ LSTM layer
-# A whole layer over time: projected (L, N, 4H) = x W_ih^T + b_ih + b_hh for every step,
-# h0 and c0 (N, H), w_hh (4H, H); each step z_t = projected_t + h_{t-1} W_hh^T and the
-# cell above. Output: [h_t, c_t] for every step, (L, N, 2H). ``reverse`` runs from t = L-1
-# down (a bidirectional layer's backward direction). One node for the whole sequence: the
-# backward pass runs one matmul per step for dh and one for the weight's gradient at the end.
+# A whole layer over time from its input x (L, N, E): the input projection
+# projected = x W_ih^T + bias (bias = b_ih + b_hh, zeros for a layer without biases), h0
+# and c0 (N, H), w_hh (4H, H); each step z_t = projected_t + h_{t-1} W_hh^T and the cell
+# above. Output: [h_t, c_t] for every step, (L, N, 2H). ``reverse`` runs from t = L-1 down
+# (a bidirectional layer's backward direction). One node for the whole sequence, the input
+# projection included (PyTorch's oneDNN layer does the same): the NumPy kernels compute it
+# step by step beside the recurrent product, and the weights' gradients as one matmul each.
 
 
 def _steps(length, reverse):
@@ -171,20 +173,27 @@ def _along_time(xp, pieces, length):
                for t, piece in enumerate(pieces))
 
 
-@primitive("lstm_layer", save=(0, 1, 2, 3, OUT), extras=True, backward_name="LstmBackward0")
-def lstm_layer(xp, projected, h0, c0, w_hh, reverse):
-    states, acts, tanh_c = kernels.lstm_layer(xp, projected, h0, c0, w_hh, reverse)
-    return states, (acts, tanh_c)
+def _projected(xp, x, w_ih, bias):
+    """x W_ih^T + bias, (L, N, 4H), in rule-namespace ops."""
+    return xp.matmul(x, xp.swapaxes(w_ih, 0, 1)) + bias
+
+
+@primitive("lstm_layer", save=(0, 1, 2, 3, 4, 5, OUT), extras=True,
+           backward_name="LstmBackward0")
+def lstm_layer(xp, x, h0, c0, w_ih, w_hh, bias, reverse):
+    return kernels.lstm_layer(xp, x, h0, c0, w_ih, w_hh, bias, reverse)
 
 
 @lstm_layer.defvjp
 def _(xp, g, saved, p, needs):
     # back through time: g_t plus what step t+1 sent back gives the cell's dz_t and dc_t;
-    # dh_{t-1} = dz_t W_hh, d projected_t = dz_t, dW_hh = sum_t dz_t^T h_{t-1}
-    projected, h0, c0, w_hh, states, acts, tanh_c = saved
+    # dh_{t-1} = dz_t W_hh, d projected_t = dz_t, dW_hh = sum_t dz_t^T h_{t-1}; then through
+    # the projection: dx = dz W_ih, dW_ih = sum_t dz_t^T x_t, d bias = sum of dz
+    x, h0, c0, w_ih, w_hh, bias, states = saved[:7]
     reverse = p["reverse"]
-    if kernels.is_numpy(projected):
-        return kernels.lstm_layer_backward(g, h0, c0, w_hh, states, acts, tanh_c, reverse, needs)
+    if kernels.is_numpy(x):
+        return kernels.lstm_layer_backward(g, x, h0, c0, w_ih, w_hh, saved[7:], reverse, needs)
+    projected = _projected(xp, x, w_ih, bias)
     length = projected.shape[0]
     size = c0.shape[-1]
     w_t = xp.swapaxes(w_hh, 0, 1)
@@ -203,15 +212,27 @@ def _(xp, g, saved, p, needs):
         dh, dc = xp.matmul(dz, w_hh), dc_new * f
         term = xp.matmul(xp.swapaxes(dz, 0, 1), h_prev)
         dw = term if dw is None else dw + term
-    return (_along_time(xp, dzs, length) if needs[0] else None, dh if needs[1] else None,
-            dc if needs[2] else None, dw if needs[3] else None)
+    d_projected = _along_time(xp, dzs, length) if needs[0] or needs[3] or needs[5] else None
+    d_w_ih = None
+    if needs[3]:
+        rows = length * x.shape[1]
+        d_w_ih = xp.matmul(xp.swapaxes(xp.reshape(d_projected, (rows, 4 * size)), 0, 1),
+                           xp.reshape(x, (rows, x.shape[-1])))
+    return (xp.matmul(d_projected, w_ih) if needs[0] else None, dh if needs[1] else None,
+            dc if needs[2] else None, d_w_ih, dw if needs[4] else None,
+            xp.sum(d_projected, axis=(0, 1)) if needs[5] else None)
 
 
 @lstm_layer.defjvp
 def _(xp, tangents, inputs, out, p):
-    # step by step: dz_t = d projected_t + dh_{t-1} W^T + h_{t-1} dW^T, then the cell's JVP
-    t_proj, t_h, t_c, t_w = tangents
-    projected, h0, c0, w_hh = inputs
+    # step by step: dz_t = d projected_t + dh_{t-1} W^T + h_{t-1} dW^T, then the cell's JVP,
+    # with d projected = dx W_ih^T + x dW_ih^T + d bias
+    t_x, t_h, t_c, t_w_ih, t_w, t_bias = tangents
+    x, h0, c0, w_ih, w_hh, bias = inputs
+    projected = _projected(xp, x, w_ih, bias)
+    t_proj = _sum(None if t_x is None else xp.matmul(t_x, xp.swapaxes(w_ih, 0, 1)),
+                  None if t_w_ih is None else xp.matmul(x, xp.swapaxes(t_w_ih, 0, 1)),
+                  None if t_bias is None else xp.broadcast_to(t_bias, projected.shape))
     length = projected.shape[0]
     size = c0.shape[-1]
     w_t = xp.swapaxes(w_hh, 0, 1)

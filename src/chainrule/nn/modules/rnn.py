@@ -5,8 +5,8 @@ of the whole sequence is one matmul, then every step adds ``h W_hh^T + b_hh`` (o
 for all gates) and applies the gate functions. Backpropagation through time is the
 engine's ordinary backward through that graph; detaching the hidden state between
 chunks gives truncated BPTT. An LSTM layer without projection is one primitive over the
-whole sequence (ops/nn_kernels.py's lstm_layer: the same math, one node, and the recurrent
-weight's gradient as one matmul over all steps).
+whole sequence, its input projection included (ops/nn_kernels.py's lstm_layer: the same
+math, one node, and each weight's gradient as one matmul over all steps).
 
 Gate orders and parameter layouts are PyTorch's, so state dicts are interchangeable:
 LSTM rows are (i, f, g, o), GRU rows (r, z, n), and GRU's candidate is
@@ -244,19 +244,23 @@ class RNNBase(Module):
                 if self.mode == "LSTM" and b_hh is not None:
                     # both biases join the input side, added once for the whole sequence
                     b_ih, b_hh = b_ih + b_hh, None
-                # the input side of every step in one matmul, over (L*N) rows: a 2-D
-                # product is one BLAS call (3-D: one per time step, measured 2x slower)
-                projected = F.linear(layer_input.reshape(length * batch, -1), w_ih, b_ih)
-                projected = projected.reshape(length, batch, -1)
                 if self.mode == "LSTM" and w_hr is None:
-                    # the whole recurrence as one primitive: [h_t, c_t] for every step
-                    states = nn_kernels.lstm_layer(projected, h, c, w_hh, reverse=bool(direction))
+                    # the whole layer, input projection included, as one primitive: [h_t, c_t]
+                    # for every step
+                    if b_ih is None:
+                        b_ih = creation.zeros(w_ih.shape[:1], dtype=x.dtype, device=x.device)
+                    states = nn_kernels.lstm_layer(layer_input, h, c, w_ih, w_hh, b_ih,
+                                                   reverse=bool(direction))
                     size = self.hidden_size
                     last = 0 if direction else length - 1
                     outputs.append(states[..., :size])
                     finals_h.append(states[last, :, :size])
                     finals_c.append(states[last, :, size:])
                     continue
+                # the input side of every step in one matmul, over (L*N) rows: a 2-D
+                # product is one BLAS call (3-D: one per time step, measured 2x slower)
+                projected = F.linear(layer_input.reshape(length * batch, -1), w_ih, b_ih)
+                projected = projected.reshape(length, batch, -1)
                 projected = _time_steps(self.mode, projected)  # taken apart by time
                 hs = [None] * length
                 for t in (range(length - 1, -1, -1) if direction else range(length)):
