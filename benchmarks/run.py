@@ -57,16 +57,23 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
     return median_times({"only": fn}, repeats, warmup)["only"]
 
 
+# OpenBLAS's idle workers spin ~2^28 cycles (~0.1 s) before they sleep
+POOL_IDLE_SECONDS = 0.15
+
+
 def median_times(fns: dict, repeats: int, warmup: int = 3, rounds: int = 8) -> dict:
     """Median seconds of each function over ``repeats`` calls, taken in ``rounds`` blocks
     that alternate between the functions (A..A B..B A..A B..B), so that a change in the
     machine's load hits all of them alike. Blocks rather than single calls: PyTorch's and
-    NumPy's BLAS thread pools spin after work, and alternating call by call makes each
-    library's threads compete with the other's; the first call of a block is not timed."""
+    NumPy's BLAS thread pools spin after work and take cores from the other library's
+    threads; so each block also starts after a pause long enough for the previous block's
+    workers to go to sleep (without it PyTorch's b128 MLP step took 7.2 ms instead of 3.3
+    beside chainrule's), and its first call is not timed."""
     times: dict = {name: [] for name in fns}
     per_round = max(1, -(-repeats // rounds))
     for round_index in range(rounds):
         for name, fn in fns.items():
+            time.sleep(POOL_IDLE_SECONDS)
             for _ in range(warmup if round_index == 0 else 1):
                 fn()
             for _ in range(per_round):
