@@ -144,3 +144,65 @@ def test_cosine_similarity_and_pairwise_distance(p):
     expected.sum().backward()
     np.testing.assert_allclose(ac.grad.numpy(), at.grad.numpy(), rtol=1e-10)
     np.testing.assert_allclose(bc.grad.numpy(), bt.grad.numpy(), rtol=1e-10)
+
+
+# the activations that are one primitive each (ops/activation.py), with PyTorch's arguments
+FUSED = [
+    ("leaky_relu", (0.2,), {}), ("leaky_relu", (1.5,), {}), ("leaky_relu", (-0.3,), {}),
+    ("elu", (0.7,), {}), ("selu", (), {}), ("celu", (0.7,), {}), ("silu", (), {}),
+    ("softplus", (), {}), ("softplus", (2.0, 3.0), {}), ("hardtanh", (-2.0, 0.5), {}),
+    ("relu6", (), {}), ("gelu", (), {}), ("gelu", (), {"approximate": "tanh"}),
+]
+FUSED_IDS = [f"{n}{a}{k}" for n, a, k in FUSED]
+
+
+def _large_float32() -> np.ndarray:
+    """Large enough for the kernels' branch-free paths (over 8192 elements), with the
+    kinks, signed zeros, infinities and NaNs in the first row."""
+    x = (np.random.default_rng(5).standard_normal((64, 256)) * 4).astype(np.float32)
+    x[0, :12] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 6.0, 0.5, -2.0, 3.0, 25.0]
+    return x
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), FUSED, ids=FUSED_IDS)
+def test_fused_activation_matches_pytorch_in_float32(name, args, kwargs):
+    x = _large_float32()
+    if name == "gelu":
+        x[0, 2] = 1.0  # PyTorch's exact float32 GELU gives NaN at +inf; x Phi(x) is inf
+    xc, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yc, yt = getattr(F, name)(xc, *args, **kwargs), getattr(TF, name)(xt, *args, **kwargs)
+    assert yc.grad_fn.name() == yt.grad_fn.name()
+    assert yc.dtype == cr.float32
+    np.testing.assert_allclose(yc.detach().numpy(), yt.detach().numpy(), rtol=2e-6, atol=1e-6)
+    g = np.random.default_rng(6).standard_normal(x.shape).astype(np.float32)
+    yc.backward(cr.tensor(g))
+    yt.backward(torch.tensor(g))
+    # the tanh GELU's slope has 1 - tanh(u)^2 where tanh(u) is within an ulp of -1: NumPy's
+    # and PyTorch's float32 tanh differ there by an ulp, which that factor turns into ~3e-6
+    atol = 1e-5 if kwargs.get("approximate") == "tanh" else 1e-6
+    np.testing.assert_allclose(xc.grad.numpy(), xt.grad.numpy(), rtol=2e-6, atol=atol)
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), FUSED, ids=FUSED_IDS)
+def test_fused_activation_bfloat16_takes_the_composition(name, args, kwargs):
+    # bfloat16 keeps the composed ops (their scalars in float32): bfloat16 results, within
+    # bfloat16's rounding of PyTorch's
+    x = _large_float32()[1:3, :64]
+    out = getattr(F, name)(cr.tensor(x).to(cr.bfloat16), *args, **kwargs)
+    assert out.dtype == cr.bfloat16
+    expected = getattr(TF, name)(torch.tensor(x).to(torch.bfloat16), *args, **kwargs)
+    np.testing.assert_allclose(out.float().numpy(), expected.float().numpy(), rtol=2e-2,
+                               atol=2e-2)
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), FUSED, ids=FUSED_IDS)
+def test_fused_activation_on_zero_dim_tensors(name, args, kwargs):
+    for value in (-1.3, 0.0, 2.5):
+        xc = cr.tensor(value, dtype=cr.float32, requires_grad=True)
+        xt = torch.tensor(value, dtype=torch.float32, requires_grad=True)
+        yc, yt = getattr(F, name)(xc, *args, **kwargs), getattr(TF, name)(xt, *args, **kwargs)
+        yc.backward()
+        yt.backward()
+        assert yc.shape == ()
+        np.testing.assert_allclose(yc.item(), yt.item(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(xc.grad.item(), xt.grad.item(), rtol=1e-6, atol=1e-7)

@@ -7,10 +7,12 @@ update against PyTorch on arrays large enough for BLAS, and the cases it must le
 kernels.add_to_rows and column_sums (a linear layer's bias and its gradient through BLAS):
 NumPy's results (bit for bit for the addition), the cases left to NumPy, linear against PyTorch.
 kernels.transpose_into: NumPy's transpose for BLAS's dtypes and the others, strided views
-and overlapping operands.
+and overlapping operands. kernels.erf: SciPy's vectorised erf and math.erf's agree.
 """
 
 from __future__ import annotations
+
+import sys
 
 import ml_dtypes
 import numpy as np
@@ -247,3 +249,13 @@ def test_transpose_into_overlapping_operands() -> None:
     expected = square.T.copy()
     kernels.transpose_into(square, square)  # in place: NumPy's path, which handles overlap
     np.testing.assert_array_equal(square, expected)
+
+
+def test_erf_without_scipy_matches_the_vectorised_one(monkeypatch):
+    # SciPy is optional: without it erf goes element by element through math.erf
+    x = np.random.default_rng(0).standard_normal(1000) * 3
+    with_scipy = kernels._find_numpy_erf()(x)
+    monkeypatch.setitem(sys.modules, "scipy.special", None)  # import fails
+    without = kernels._find_numpy_erf()(x)
+    np.testing.assert_allclose(without, with_scipy, rtol=1e-15, atol=1e-16)
+    assert kernels._find_numpy_erf()(np.float32(0.5) * np.ones((), np.float32)).dtype == np.float32

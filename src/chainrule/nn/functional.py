@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _dtype
 from ..autograd import grad_mode
-from ..ops import creation, kernels, math, nn_kernels
+from ..ops import activation, creation, kernels, math, nn_kernels
 from ..ops.creation import _rng
 from ..ops.math import linear, sigmoid, tanh
 from ..ops.math import log_softmax as _log_softmax
@@ -41,6 +41,14 @@ __all__ = [
     "cosine_embedding_loss", "margin_ranking_loss", "soft_margin_loss", "hinge_embedding_loss",
     "poisson_nll_loss", "gaussian_nll_loss", "triplet_margin_loss",
 ]
+
+
+def _fused(input: Tensor) -> bool:
+    """Whether an activation runs as its one primitive (ops/activation.py): float16, 32 and
+    64 tensors. bfloat16 keeps the composition, whose ops with a Python float compute in
+    float32 and round back, as PyTorch's do."""
+    dtype = input._data.dtype
+    return _dtype.is_floating(dtype) and dtype != _dtype.bfloat16.np
 
 
 def _inplace(input: Tensor, result: Tensor, inplace: bool) -> Tensor:
@@ -377,7 +385,10 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
     """
     if min_val > max_val:
         raise ValueError("hardtanh: min_val cannot be greater than max_val")
-    out = math.where(input <= min_val, min_val, math.where(input >= max_val, max_val, input))
+    if _fused(input):
+        out = activation.hardtanh(input, min_val=min_val, max_val=max_val)
+    else:
+        out = math.where(input <= min_val, min_val, math.where(input >= max_val, max_val, input))
     return _inplace(input, out, inplace)
 
 
@@ -396,6 +407,9 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     >>> F.leaky_relu(chainrule.tensor([-1.0]), 0.1)
     tensor([-0.1000])
     """
+    if _fused(input):
+        return _inplace(input, activation.leaky_relu(input, negative_slope=negative_slope),
+                        inplace)
     return _inplace(input, math.where(input > 0, input, input * negative_slope), inplace)
 
 
@@ -423,9 +437,16 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
     >>> F.elu(x, alpha=0.5)
     """
+    return _inplace(input, _elu(input, alpha, 1.0, 1.0), inplace)
+
+
+def _elu(input: Tensor, alpha: float, scale: float, input_scale: float) -> Tensor:
+    """PyTorch's elu kernel: scale x for x > 0, scale alpha (e^(input_scale x) - 1) else."""
+    if _fused(input):
+        return activation.elu(input, alpha=alpha, scale=scale, input_scale=input_scale)
     # expm1 of min(x, 0): no overflow in the branch not taken, so no inf * 0 in the gradient
-    negative = math.expm1(input.clamp(max=0)) * alpha
-    return _inplace(input, math.where(input > 0, input, negative), inplace)
+    negative = math.expm1(input.clamp(max=0) * input_scale) * (alpha * scale)
+    return math.where(input > 0, input * scale, negative)
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -437,7 +458,7 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
 
     >>> F.selu(x)
     """
-    return _inplace(input, elu(input, _SELU_ALPHA) * _SELU_SCALE, inplace)
+    return _inplace(input, _elu(input, _SELU_ALPHA, _SELU_SCALE, 1.0), inplace)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -445,8 +466,12 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
     >>> F.celu(x, alpha=2.0)
     """
-    negative = math.expm1(input.clamp(max=0) / alpha) * alpha
-    return _inplace(input, math.where(input > 0, input, negative), inplace)
+    if _fused(input):
+        out = activation.celu(input, alpha=alpha, scale=1.0, input_scale=1.0 / alpha)
+    else:
+        negative = math.expm1(input.clamp(max=0) / alpha) * alpha
+        out = math.where(input > 0, input, negative)
+    return _inplace(input, out, inplace)
 
 
 _SQRT_HALF = 1.0 / _math.sqrt(2.0)
@@ -459,12 +484,15 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
     >>> F.gelu(x, approximate="tanh")
     """
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got '{approximate}'")
+    if _fused(input):
+        return activation.gelu(input, approximate=approximate)
     if approximate == "none":
         return input * 0.5 * (1 + math.erf(input * _SQRT_HALF))
     if approximate == "tanh":
         inner = (input + input * input * input * 0.044715) * _SQRT_2_OVER_PI
-        return input * 0.5 * (1 + tanh(inner))
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got '{approximate}'")
+    return input * 0.5 * (1 + tanh(inner))
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -473,6 +501,8 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
     >>> F.silu(chainrule.tensor([0.0]))
     tensor([0.])
     """
+    if _fused(input):
+        return _inplace(input, activation.silu(input), inplace)
     return _inplace(input, input * sigmoid(input), inplace)
 
 
@@ -495,6 +525,8 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
     >>> F.softplus(x, beta=2.0)
     """
+    if _fused(input):
+        return activation.softplus(input, beta=beta, threshold=threshold)
     scaled = input * beta if beta != 1 else input
     smooth = _softplus_unit(scaled)
     if beta != 1:
