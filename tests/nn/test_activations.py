@@ -152,6 +152,7 @@ FUSED = [
     ("elu", (0.7,), {}), ("selu", (), {}), ("celu", (0.7,), {}), ("silu", (), {}),
     ("softplus", (), {}), ("softplus", (2.0, 3.0), {}), ("hardtanh", (-2.0, 0.5), {}),
     ("relu6", (), {}), ("gelu", (), {}), ("gelu", (), {"approximate": "tanh"}),
+    ("logsigmoid", (), {}),
 ]
 FUSED_IDS = [f"{n}{a}{k}" for n, a, k in FUSED]
 

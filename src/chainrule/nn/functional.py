@@ -548,6 +548,8 @@ def logsigmoid(input: Tensor) -> Tensor:
     >>> F.logsigmoid(chainrule.tensor([0.0]))
     tensor([-0.6931])
     """
+    if _fused(input):
+        return activation.log_sigmoid(input)
     return -_softplus_unit(-input)
 
 

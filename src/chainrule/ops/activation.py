@@ -99,6 +99,25 @@ def _(xp, g, saved, p, needs):
     return (g * s * (1 + x * (1 - s)),)
 
 
+@primitive("log_sigmoid", save=(0,), jvp=ELEMENTWISE)
+def log_sigmoid(xp, x):
+    # log(1 / (1 + e^-x)) = min(x, 0) - log(1 + e^-|x|): no overflow on either side
+    if _fast(x):
+        tail = np.abs(x)
+        np.negative(tail, out=tail)
+        np.exp(tail, out=tail)
+        np.log1p(tail, out=tail)
+        out = np.minimum(x, 0)
+        out -= tail
+        return out
+    return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
+@log_sigmoid.defvjp
+def _(xp, g, saved, p, needs):
+    return (g * xp.sigmoid(-saved[0]),)  # d/dx log s(x) = 1 - s(x) = s(-x)
+
+
 @primitive("softplus", save=(0,), jvp=ELEMENTWISE)
 def softplus(xp, x, beta, threshold):
     # PyTorch's: x where beta x > threshold, else log(1 + e^(beta x)) / beta; the exponential

@@ -125,11 +125,11 @@ def where(xp, condition, x, y):
 
 @where.defvjp
 def _(xp, g, saved, p, needs):
-    # select, never multiply: a NaN in the branch not taken stays out of the gradient
+    # select, never multiply: a NaN in the branch not taken stays out of the gradient;
+    # the zero a Python scalar, the select's two-pass case (g has the output's shape)
     condition = saved[0]
-    zero = xp.zeros_like(g)
-    gx = xp.where(condition, g, zero) if needs[1] else None
-    gy = xp.where(condition, zero, g) if needs[2] else None
+    gx = xp.where(condition, g, 0.0) if needs[1] else None
+    gy = xp.where(condition, 0.0, g) if needs[2] else None
     return (None, gx, gy)
 
 

@@ -173,6 +173,21 @@ def sigmoid(xp: Any, x: Any) -> Any:
     return xp.where(x >= 0, 1.0, e) / (e + 1)
 
 
+def power(xp: Any, x: Any, exponent: Any) -> Any:
+    """``x ** exponent`` for a number exponent, with PyTorch's special cases on NumPy float
+    arrays: x x x for 3, 1 / (x x) for -2, 1 / sqrt(x) for -0.5 (NumPy's own cover 2, 0.5
+    and -1). np.power calls pow per element for the others: x ** 3.0 forward and backward
+    took 65 ms on 1M float32 against PyTorch's 1.6."""
+    if type(x) is np.ndarray and x.dtype.kind == "f" and type(exponent) in (int, float):
+        if exponent == 3:
+            return x * x * x
+        if exponent == -2:
+            return 1 / (x * x)
+        if exponent == -0.5:
+            return 1 / np.sqrt(x)
+    return x ** exponent
+
+
 _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 _numpy_erf: list = []  # the NumPy erf in use, found on the first call
 
@@ -251,11 +266,15 @@ def select(xp: Any, condition: Any, x: Any, y: Any) -> Any:
     bits = _BITS.get(dtype.itemsize)
     if bits is None or dtype.kind not in "fiubV":
         return np.where(condition, x, y)
-    y_bits = np.asarray(y, dtype).view(bits)
+    # a +0 scalar has no bits set (relu's and where's backward): the other side's bits
+    # under a mask, two passes fewer
     if type(x) in (float, int) and x == 0 and not math.copysign(1, x) < 0:
-        # x = +0 has no bits set (relu's backward): y's bits where false, two passes fewer
+        y_bits = np.asarray(y, dtype).view(bits)
         return np.bitwise_and(np.subtract(condition, 1, dtype=bits), y_bits).view(dtype)
     x_bits = np.asarray(x, dtype).view(bits)
+    if type(y) in (float, int) and y == 0 and not math.copysign(1, y) < 0:
+        return np.bitwise_and(np.negative(condition, dtype=bits), x_bits).view(dtype)
+    y_bits = np.asarray(y, dtype).view(bits)
     mask = np.subtract(0, condition, dtype=bits)  # -1 (all bits set) where true, else 0
     picked = np.bitwise_and(np.bitwise_xor(x_bits, y_bits), mask)  # the broadcast shape
     picked ^= y_bits

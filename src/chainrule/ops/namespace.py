@@ -24,7 +24,7 @@ from ._convert import cast
 RULE_FUNCTIONS = (
     "abs", "advanced_index", "any", "astype", "broadcast_to", "cos", "cumsum", "einsum", "erf",
     "exp", "expand_dims", "eye", "flip", "gather", "index_add", "log", "matmul", "maximum",
-    "minimum", "pad", "permute_dims", "prod", "relu_backward", "reshape", "roll", "scatter",
+    "minimum", "pad", "permute_dims", "power", "prod", "relu_backward", "reshape", "roll", "scatter",
     "scatter_add", "sigmoid", "sign", "sin", "sum", "swapaxes", "tanh", "tril", "to_device", "triu",
     "where", "zeros", "zeros_like", "ones_like",
     # sliding windows (ops/nn_kernels.py)
@@ -60,6 +60,7 @@ def array_namespace(owner: _backend.Backend) -> SimpleNamespace:
         minimum=xp.minimum,
         pad=partial(kernels.pad, xp),
         permute_dims=xp.permute_dims,
+        power=partial(kernels.power, xp),
         prod=xp.prod,
         relu_backward=partial(kernels.relu_backward, xp),
         reshape=xp.reshape,
@@ -135,6 +136,7 @@ tensor_namespace = SimpleNamespace(
     minimum=math.minimum,
     pad=lambda x, widths, value: movement.pad(x, widths=tuple(widths), value=value),
     permute_dims=lambda x, axes: shape.permute(x, tuple(axes)),
+    power=lambda x, exponent: x ** exponent,
     prod=lambda x, axis=None, keepdims=False: _prod(x, axis, keepdims),
     relu_backward=lambda y, g: math.where(y <= 0, 0.0, g),
     reshape=lambda x, shape_: shape.reshape(x, tuple(shape_)),

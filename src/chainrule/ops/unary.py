@@ -205,7 +205,8 @@ def _(xp, g, saved, p, needs):
 
 @primitive("pow_scalar", save=(0,), backward_name="PowBackward0", jvp=ELEMENTWISE)
 def pow_scalar(xp, x, exponent):
-    return x ** exponent  # a bfloat16 tensor's exponent is a kernels.Opmath (binary.py)
+    # a bfloat16 tensor's exponent is a kernels.Opmath (binary.py)
+    return kernels.power(xp, x, exponent)
 
 
 @pow_scalar.defvjp
@@ -215,7 +216,7 @@ def _(xp, g, saved, p, needs):
         return (g * 0,)
     if c == 2:
         return (g * 2 * saved[0],)
-    return (g * c * saved[0] ** (c - 1),)  # d/dx x^c = c x^(c-1)
+    return (g * c * xp.power(saved[0], c - 1),)  # d/dx x^c = c x^(c-1)
 
 
 @primitive("rpow_scalar", save=(OUT,), backward_name="PowBackward2", jvp=ELEMENTWISE)
