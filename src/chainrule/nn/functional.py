@@ -849,8 +849,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
             f"binary_cross_entropy_with_logits: Target size ({target.shape}) must be the same "
             f"as input size ({input.shape})"
         )
-    # softplus(-x) = -log sigmoid(x)
-    negative_log_p = _softplus_unit(-input)
+    # softplus(-x) = -log sigmoid(x) = max(-x, 0) + log(1 + e^-|x|)
+    negative_log_p = -logsigmoid(input)
     if pos_weight is not None:
         log_weight = (pos_weight - 1) * target + 1
         loss = (1 - target) * input + log_weight * negative_log_p
