@@ -152,7 +152,7 @@ FUSED = [
     ("elu", (0.7,), {}), ("selu", (), {}), ("celu", (0.7,), {}), ("silu", (), {}),
     ("softplus", (), {}), ("softplus", (2.0, 3.0), {}), ("hardtanh", (-2.0, 0.5), {}),
     ("relu6", (), {}), ("gelu", (), {}), ("gelu", (), {"approximate": "tanh"}),
-    ("logsigmoid", (), {}),
+    ("logsigmoid", (), {}), ("hardsigmoid", (), {}), ("hardswish", (), {}),
 ]
 FUSED_IDS = [f"{n}{a}{k}" for n, a, k in FUSED]
 
@@ -170,6 +170,10 @@ def test_fused_activation_matches_pytorch_in_float32(name, args, kwargs):
     x = _large_float32()
     if name == "gelu":
         x[0, 2] = 1.0  # PyTorch's exact float32 GELU gives NaN at +inf; x Phi(x) is inf
+    if name == "hardswish":
+        # PyTorch's hardswish gradient at a NaN input is g in its scalar loop and NaN in its
+        # vectorised one; ours is g (the scalar loop's, checked on a short tensor below)
+        x[0, 4] = 1.0
     xc, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     yc, yt = getattr(F, name)(xc, *args, **kwargs), getattr(TF, name)(xt, *args, **kwargs)
     assert yc.grad_fn.name() == yt.grad_fn.name()
@@ -207,3 +211,11 @@ def test_fused_activation_on_zero_dim_tensors(name, args, kwargs):
         assert yc.shape == ()
         np.testing.assert_allclose(yc.item(), yt.item(), rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(xc.grad.item(), xt.grad.item(), rtol=1e-6, atol=1e-7)
+
+
+def test_hardswish_gradient_at_nan_is_pytorch_scalar_loops():
+    x = np.array([np.nan, -np.inf, np.inf, 3.0, -3.0], dtype=np.float32)
+    xc, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    F.hardswish(xc).sum().backward()
+    TF.hardswish(xt).sum().backward()
+    np.testing.assert_array_equal(xc.grad.numpy(), xt.grad.numpy())

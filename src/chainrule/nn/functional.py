@@ -604,6 +604,8 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     >>> F.hardsigmoid(chainrule.tensor([0.0]))
     tensor([0.5000])
     """
+    if _fused(input):
+        return _inplace(input, activation.hardsigmoid(input), inplace)
     return _inplace(input, relu6(input + 3) / 6, inplace)
 
 
@@ -616,6 +618,8 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     >>> F.hardswish(chainrule.tensor([1.0]))
     tensor([0.6667])
     """
+    if _fused(input):
+        return _inplace(input, activation.hardswish(input), inplace)
     middle = input * (input + 3) / 6
     out = math.where(input <= -3, input * 0, math.where(input < 3, middle, input))
     return _inplace(input, out, inplace)

@@ -157,6 +157,45 @@ def _(xp, g, saved, p, needs):
     return (xp.where(outside, 0.0, g),)  # a zero where true: the select's two-pass case
 
 
+@primitive("hardsigmoid", save=(0,), jvp=ELEMENTWISE)
+def hardsigmoid(xp, x):
+    # PyTorch's: min(max(x + 3, 0), 6) / 6
+    shifted = x + 3
+    if _fast(x):
+        np.clip(shifted, 0, 6, out=shifted)
+        shifted /= 6
+        return shifted
+    return xp.clip(shifted, 0, 6) / 6
+
+
+@hardsigmoid.defvjp
+def _(xp, g, saved, p, needs):
+    # 1/6 strictly inside (-3, 3), 0 elsewhere and at a NaN (PyTorch's)
+    x = saved[0]
+    return (xp.where(~((x > -3) & (x < 3)), 0.0, g / 6),)
+
+
+@primitive("hardswish", save=(0,), jvp=ELEMENTWISE)
+def hardswish(xp, x):
+    # PyTorch's: x min(max(x + 3, 0), 6) / 6, in that order
+    shifted = x + 3
+    if _fast(x):
+        np.clip(shifted, 0, 6, out=shifted)
+        shifted *= x
+        shifted /= 6
+        return shifted
+    return x * xp.clip(shifted, 0, 6) / 6
+
+
+@hardswish.defvjp
+def _(xp, g, saved, p, needs):
+    # 0 up to -3 inclusive, x/3 + 1/2 strictly inside (-3, 3), 1 from 3 on and at a NaN
+    # (PyTorch's)
+    x = saved[0]
+    slope = xp.where(x < 3, x / 3 + 0.5, 1.0)
+    return (g * xp.where(x <= -3, 0.0, slope),)
+
+
 _SQRT_HALF = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
