@@ -219,3 +219,20 @@ def test_hardswish_gradient_at_nan_is_pytorch_scalar_loops():
     F.hardswish(xc).sum().backward()
     TF.hardswish(xt).sum().backward()
     np.testing.assert_array_equal(xc.grad.numpy(), xt.grad.numpy())
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), FUSED, ids=FUSED_IDS)
+def test_fused_activation_float16_does_not_overflow(name, args, kwargs):
+    # float16 runs the primitives in float16 (PyTorch computes in float32 and rounds): equal
+    # to half-precision rounding, and nothing overflows below float16's largest value (the
+    # exponentials all see arguments <= 0)
+    x = (np.random.default_rng(7).standard_normal((64, 256)) * 8).astype(np.float16)
+    xc, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yc, yt = getattr(F, name)(xc, *args, **kwargs), getattr(TF, name)(xt, *args, **kwargs)
+    yc.sum().backward()
+    yt.float().sum().backward()
+    assert yc.dtype == cr.float16
+    np.testing.assert_allclose(yc.detach().numpy().astype(np.float32),
+                               yt.detach().numpy().astype(np.float32), rtol=4e-3, atol=1e-2)
+    np.testing.assert_allclose(xc.grad.numpy().astype(np.float32),
+                               xt.grad.numpy().astype(np.float32), rtol=4e-3, atol=1e-2)

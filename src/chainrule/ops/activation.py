@@ -120,28 +120,30 @@ def _(xp, g, saved, p, needs):
 
 @primitive("softplus", save=(0,), jvp=ELEMENTWISE)
 def softplus(xp, x, beta, threshold):
-    # PyTorch's: x where beta x > threshold, else log(1 + e^(beta x)) / beta; the exponential
-    # sees min(beta x, threshold), so the branch not taken cannot overflow
+    # PyTorch's: x where beta x > threshold, else log(1 + e^(beta x)) / beta, the latter
+    # as max(t, 0) + log(1 + e^-|t|) with t = beta x, which overflows nowhere (float16's
+    # e^t does from t = 11)
     scaled = x * beta if beta != 1 else x
     if _fast(x):
-        smooth = np.minimum(scaled, threshold)
+        smooth = np.abs(scaled)
+        np.negative(smooth, out=smooth)
         np.exp(smooth, out=smooth)
         np.log1p(smooth, out=smooth)
+        smooth += np.maximum(scaled, 0)
         if beta != 1:
             smooth /= beta
         return kernels.select(np, scaled > threshold, x, smooth)
-    smooth = xp.log1p(xp.exp(xp.minimum(scaled, threshold)))
+    smooth = xp.maximum(scaled, 0) + xp.log1p(xp.exp(-xp.abs(scaled)))
     return xp.where(scaled > threshold, x, smooth / beta if beta != 1 else smooth)
 
 
 @softplus.defvjp
 def _(xp, g, saved, p, needs):
-    # 1 where beta x > threshold, else e^(beta x) / (e^(beta x) + 1)
+    # 1 where beta x > threshold, else e^(beta x) / (e^(beta x) + 1) = sigmoid(beta x)
     x = saved[0]
-    beta, threshold = p["beta"], p["threshold"]
+    beta = p["beta"]
     scaled = x * beta if beta != 1 else x
-    z = xp.exp(xp.minimum(scaled, threshold))
-    return (xp.where(scaled > threshold, g, g * z / (z + 1)),)
+    return (xp.where(scaled > p["threshold"], g, g * xp.sigmoid(scaled)),)
 
 
 @primitive("hardtanh", save=(0,), jvp=ELEMENTWISE)
