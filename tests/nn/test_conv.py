@@ -170,6 +170,40 @@ def test_conv2d_float32_one_product_path_matches_torch(rng, kwargs, blas, monkey
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), 1e-4, 1e-4)
 
 
+def _cnn(lib, weights):
+    """The benchmark's CNN in small: conv, relu, conv, relu, 2x2 max pooling, flatten, linear."""
+    nn_ = lib.nn
+    model = nn_.Sequential(nn_.Conv2d(1, 16, 3), nn_.ReLU(), nn_.Conv2d(16, 32, 3), nn_.ReLU(),
+                           nn_.MaxPool2d(2), nn_.Flatten(), nn_.Linear(32 * 5 * 5, 10))
+    model.load_state_dict({name: lib.tensor(value) for name, value in weights.items()})
+    return model
+
+
+def test_small_cnn_step_matches_torch(rng):
+    """float32 through the fast kernels (one GEMM per convolution, dW as (cols G^T)^T, db
+    by BLAS, dx laid out (C, N, H, W) into relu's backward): values, every gradient, and
+    PyTorch's layouts where a user sees them (the output of a convolution, flatten's view,
+    a leaf's .grad)."""
+    shapes = {"0.weight": (16, 1, 3, 3), "0.bias": (16,), "2.weight": (32, 16, 3, 3),
+              "2.bias": (32,), "6.weight": (10, 800), "6.bias": (10,)}
+    weights = {name: (rng.standard_normal(shape) / 4).astype(np.float32)
+               for name, shape in shapes.items()}
+    images = rng.standard_normal((16, 1, 14, 14)).astype(np.float32)
+    results = []
+    for lib in (cr, torch):
+        model = _cnn(lib, weights)
+        x = lib.tensor(images, requires_grad=True)
+        features = model[:4](x)
+        assert features.is_contiguous()
+        assert model[5](model[4](features)).grad_fn.name() == "ViewBackward0"
+        model(x).square().sum().backward()
+        assert x.grad.is_contiguous()
+        grads = [p.grad for p in model.parameters()]
+        results.append([np.asarray(t.detach()) for t in (features, x.grad, *grads)])
+    for ours, theirs in zip(*results):  # float32 sums: errors scale with the largest value
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5 * np.abs(theirs).max())
+
+
 def test_conv2d_skips_the_input_gradient_when_not_needed(rng, monkeypatch):
     from chainrule.ops import kernels
 

@@ -7,7 +7,8 @@ update against PyTorch on arrays large enough for BLAS, and the cases it must le
 kernels.add_to_rows and column_sums (a linear layer's bias and its gradient through BLAS):
 NumPy's results (bit for bit for the addition), the cases left to NumPy, linear against PyTorch.
 kernels.transpose_into: NumPy's transpose for BLAS's dtypes and the others, strided views
-and overlapping operands. kernels.erf: SciPy's vectorised erf and math.erf's agree.
+and overlapping operands. kernels.row_sums (a convolution's bias gradient through BLAS).
+kernels.erf: SciPy's vectorised erf and math.erf's agree.
 """
 
 from __future__ import annotations
@@ -220,6 +221,31 @@ def test_relu_backward_equals_where_bit_for_bit(dtype: type) -> None:
     strided = y[:, ::2]
     assert _same_bits(kernels.relu_backward(np, strided, g[:, :150]),
                       np.where(strided <= 0, 0.0, g[:, :150]))
+
+
+def test_relu_backward_is_laid_out_as_its_gradient() -> None:
+    # conv2d's input gradient comes laid out (C, N, H, W) under its (N, C, H, W) shape
+    rng = np.random.default_rng(13)
+    y = kernels.relu(np, rng.standard_normal((4, 6, 20, 20)).astype(np.float32))
+    g = np.ascontiguousarray(rng.standard_normal((6, 4, 20, 20)).astype(np.float32))
+    upstream = g.transpose(1, 0, 2, 3)
+    result = kernels.relu_backward(np, y, upstream)
+    assert result.strides == upstream.strides
+    assert _same_bits(np.ascontiguousarray(result), np.where(y <= 0, 0.0, upstream))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_row_sums_match_numpy(dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = np.random.default_rng(14).standard_normal((64, 3000)).astype(dtype)
+    tolerance = 1e-5 if dtype is np.float32 else 1e-12
+    np.testing.assert_allclose(kernels.row_sums(a), a.sum(axis=1), rtol=tolerance,
+                               atol=tolerance * 50)
+    strided = a[:, ::2]  # not C-contiguous: NumPy's own sum
+    assert _same_bits(kernels.row_sums(strided), strided.sum(axis=1))
+    monkeypatch.setattr(kernels, "_ROW_ROUTINES", {})  # NumPy built without its OpenBLAS
+    assert _same_bits(kernels.row_sums(a), a.sum(axis=1))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32])
 @pytest.mark.parametrize("shape", [(32, 512), (1, 7), (7, 1), (5, 3), (0, 4)])
 def test_transpose_into_is_numpys_transpose(dtype, shape) -> None:

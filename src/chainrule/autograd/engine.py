@@ -476,8 +476,11 @@ def _accumulate(leaf: Tensor, g: Any, create_graph: bool) -> None:
         # Take ownership of the array when no one else holds it; copy otherwise.
         if type(g) is not _numpy.ndarray:
             g = _backend.copy(g)  # a NumPy scalar, or another backend's array
-        elif g.base is not None or _refcount(g) > _UNSHARED_REFS + 1:
-            g = _numpy.array(g, copy=True)
+        elif (g.base is not None or _refcount(g) > _UNSHARED_REFS + 1
+              or not g.flags.c_contiguous and leaf._data.flags.c_contiguous):
+            # a C-ordered leaf gets a C-ordered .grad, as PyTorch's (a rule may return
+            # another layout: conv2d's input gradient is laid out (C, N, H, W))
+            g = _numpy.array(g, copy=True, order="C" if leaf._data.flags.c_contiguous else "K")
         leaf.grad = _wrap(g)
     elif current._rg:
         # a .grad left by create_graph is part of a graph: replace it, never mutate it
