@@ -8,7 +8,8 @@ kernels.add_to_rows and column_sums (a linear layer's bias and its gradient thro
 NumPy's results (bit for bit for the addition), the cases left to NumPy, linear against PyTorch.
 kernels.transpose_into: NumPy's transpose for BLAS's dtypes and the others, strided views
 and overlapping operands. kernels.row_sums (a convolution's bias gradient through BLAS).
-kernels.erf: SciPy's vectorised erf and math.erf's agree.
+kernels.erf: SciPy's vectorised erf and math.erf's agree. kernels.index_add: SciPy's sparse product
+and np.add.at's sums, bit for bit.
 """
 
 from __future__ import annotations
@@ -285,3 +286,24 @@ def test_erf_without_scipy_matches_the_vectorised_one(monkeypatch):
     without = kernels._find_numpy_erf()(x)
     np.testing.assert_allclose(without, with_scipy, rtol=1e-15, atol=1e-16)
     assert kernels._find_numpy_erf()(np.float32(0.5) * np.ones((), np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("index_shape", [(4000,), (50, 80)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_index_add_by_sparse_product_is_add_at(index_shape, dtype):
+    # repeated and negative row indices: the sparse product adds in np.add.at's order
+    rng = np.random.default_rng(0)
+    index = rng.integers(-300, 300, index_shape)
+    values = rng.standard_normal(index_shape + (16,)).astype(dtype)
+    expected = np.zeros((300, 16), dtype)
+    np.add.at(expected, index, values)
+    added = kernels.index_add(np, (300, 16), index, values)
+    np.testing.assert_array_equal(added, expected)
+    assert added.dtype == dtype and added.flags.c_contiguous
+
+
+def test_index_add_without_scipy_takes_add_at(monkeypatch):
+    monkeypatch.setattr(kernels, "_SPARSE_ROWS", [None])
+    index = np.arange(5000) % 7
+    values = np.ones((5000, 8), np.float32)
+    assert kernels.index_add(np, (7, 8), index, values)[0, 0] == 715
