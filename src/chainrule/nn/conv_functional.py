@@ -24,7 +24,7 @@ import numpy as np
 from .. import _backend
 from ..ops import math, nn_kernels
 from ..ops.creation import zeros
-from ..ops.kernels import windows_out
+from ..ops.kernels import CONV_DTYPES, windows_out
 from ..ops.shape import cat, pad
 from ..tensor import Tensor, _wrap
 
@@ -340,6 +340,14 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
             and not return_indices):
         # windows that tile the image (the usual 2x2): one fused primitive, a few passes
         out = nn_kernels.max_pool(x, kernel_size=kernel, size=(h, w))
+        return out.squeeze(0) if unbatched else out
+    data = x._data
+    if (not return_indices and type(data) is np.ndarray and data.dtype in CONV_DTYPES
+            and not np.isnan(data).any()):
+        # overlapping or padded windows on NumPy: running maxima over strided views
+        out = nn_kernels.max_pool_windows(x, kernel_size=kernel, stride=step,
+                                          padding=padding_pairs, dilation=dil, out_size=(oh, ow),
+                                          size=(h, w))
         return out.squeeze(0) if unbatched else out
     taps = kernel[0] * kernel[1]
     cols = nn_kernels.im2col(x, kernel_size=kernel, dilation=dil, padding=padding_pairs,

@@ -283,6 +283,44 @@ def _(xp, g, saved, p, needs):
     return (xp.pad(out, ((0, 0), (0, 0), (0, size[0] - oh * kh), (0, size[1] - ow * kw)), 0.0),)
 
 
+@primitive("max_pool_windows", extras=True, backward_name="MaxPool2DWithIndicesBackward0")
+def max_pool_windows(xp, x, kernel_size, stride, padding, dilation, out_size, size):
+    # any windows on NumPy float arrays without NaN (nn.functional.max_pool2d checks)
+    out, first = kernels.pool_max_windows(x, kernel_size, stride, padding, dilation, out_size)
+    return out, (first,)
+
+
+@max_pool_windows.defvjp
+def _(xp, g, saved, p, needs):
+    (first,) = saved
+    kernel_size, padding, size = p["kernel_size"], p["padding"], p["size"]
+    if kernels.is_numpy(g):
+        return (kernels.pool_place_windows(g, first, kernel_size, p["stride"], padding,
+                                           p["dilation"], size),)
+    # recorded: each window's g at its first maximum's tap, the windows summed back by col2im
+    (kh, kw), (n, c, oh, ow) = kernel_size, g.shape
+    mask = _wrap(kernels.pool_tap_mask(first._data, kh * kw))
+    windows = xp.where(mask, xp.expand_dims(g, -1), 0.0)  # (N, C, oh, ow, taps)
+    cols = xp.reshape(xp.permute_dims(windows, (0, 1, 4, 2, 3)), (n, c * kh * kw, oh * ow))
+    return (xp.col2im(cols, size, kernel_size, p["dilation"], padding, p["stride"]),)
+
+
+@max_pool_windows.defjvp
+def _(xp, tangents, inputs, out, p):
+    # the tangent at each window's first maximum (recomputed from x: the same choice)
+    kernel_size, (oh, ow) = p["kernel_size"], p["out_size"]
+    data = inputs[0]._data
+    _, first = kernels.pool_max_windows(data, kernel_size, p["stride"], p["padding"],
+                                        p["dilation"], p["out_size"])
+    taps = kernel_size[0] * kernel_size[1]
+    cols = xp.im2col(tangents[0], kernel_size, p["dilation"], p["padding"], p["stride"],
+                     p["size"], 0.0)
+    windows = xp.permute_dims(xp.reshape(cols, (data.shape[0], data.shape[1], taps, oh, ow)),
+                              (0, 1, 3, 4, 2))
+    mask = _wrap(kernels.pool_tap_mask(first, taps))
+    return xp.sum(xp.where(mask, windows, 0.0), axis=-1)
+
+
 @max_pool.defjvp
 def _(xp, tangents, inputs, out, p):
     # the maxima's positions are x's (recomputed: the same argmax), the tangent picked there
