@@ -1156,12 +1156,23 @@ def layer_norm(xp: Any, x: Any, weight: Any, bias: Any, axes: tuple, eps: float)
         return xhat * weight + bias, xhat, rstd
     mean = x.mean(axis=axes, keepdims=True)
     xhat = x - mean
-    var = np.mean(np.square(xhat), axis=axes, keepdims=True)
-    rstd = 1 / np.sqrt(var + eps)
+    rstd = 1 / np.sqrt(_mean_of_products(xhat, xhat, axes) + eps)
     xhat *= rstd
     out = xhat * weight
     out += bias
     return out, xhat, rstd
+
+
+def _mean_of_products(a: Any, b: Any, axes: tuple) -> Any:
+    """``mean(a * b)`` over the trailing ``axes``, keepdims, without the product's array:
+    one einsum over rows (layer norm's variance and its gradient's projection) for float32
+    and float64; other dtypes keep np.mean, which sums half floats in float32."""
+    if a.dtype not in CONV_DTYPES:
+        return np.mean(a * b, axis=axes, keepdims=True)
+    rows = math.prod(a.shape[:a.ndim - len(axes)])
+    flat_a, flat_b = a.reshape(rows, -1), b.reshape(rows, -1)
+    sums = np.einsum("ij,ij->i", flat_a, flat_b)
+    return (sums / flat_a.shape[1]).reshape(a.shape[:a.ndim - len(axes)] + (1,) * len(axes))
 
 
 def layer_norm_backward(grad: Any, weight: Any, xhat: Any, rstd: Any, axes: tuple,
@@ -1174,14 +1185,20 @@ def layer_norm_backward(grad: Any, weight: Any, xhat: Any, rstd: Any, axes: tupl
     leading = tuple(range(grad.ndim - len(axes)))
     dx = dweight = dbias = None
     if needs[0]:
-        gw = grad * weight
-        dx = gw - gw.mean(axis=axes, keepdims=True)
-        dx -= xhat * (gw * xhat).mean(axis=axes, keepdims=True)
+        dx = grad * weight  # gw, turned into dx in place
+        projection = _mean_of_products(dx, xhat, axes)
+        dx -= dx.mean(axis=axes, keepdims=True)
+        dx -= xhat * projection
         dx *= rstd
-    if needs[1]:
+    # the parameters' gradients as sums over rows: einsum and BLAS gemv, no product array
+    rows = math.prod(grad.shape[:len(leading)])
+    flat_grad = grad.reshape(rows, -1)
+    if needs[1] and grad.dtype in CONV_DTYPES:
+        dweight = np.einsum("ij,ij->j", flat_grad, xhat.reshape(rows, -1)).reshape(weight.shape)
+    elif needs[1]:
         dweight = (grad * xhat).sum(axis=leading)
     if needs[2]:
-        dbias = grad.sum(axis=leading)
+        dbias = column_sums(np, flat_grad).reshape(weight.shape)
     return dx, dweight, dbias
 
 
