@@ -49,8 +49,8 @@ def _(xp, g, saved, p, needs):
 def elu(xp, x, alpha, scale, input_scale):
     # PyTorch's elu kernel: scale x for x > 0, scale alpha (e^(input_scale x) - 1) otherwise,
     # as the sum of scale max(x, 0) and scale alpha expm1(input_scale min(x, 0)), of which
-    # one term is zero at every x (no branch; expm1 cannot overflow on min(x, 0)); a zero
-    # input gives +0 where PyTorch gives -0
+    # one term is zero at every x (no branch; expm1 cannot overflow on min(x, 0)); an input
+    # of -0 gives +0 where PyTorch gives -0
     if _fast(x):
         negative = np.minimum(x, 0)
         if input_scale != 1:
