@@ -319,10 +319,18 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
         )
     n = input.shape[0]
     grouped = input.reshape(n, num_groups, -1)
-    mean = grouped.mean(2, keepdim=True)
-    centered = grouped - mean
-    var = (centered * centered).mean(2, keepdim=True)
-    out = (centered * math.rsqrt(var + eps)).reshape(input.shape)
+    if input.is_floating_point():
+        # the fused layer_norm primitive over each group, its affine the identity: one node
+        # and a few passes instead of six ops (forward + backward 15.2 -> 11.2 ms, NOTES §42)
+        size = grouped.shape[-1]
+        identity = (creation.ones(size, dtype=input.dtype, device=input.device),
+                    creation.zeros(size, dtype=input.dtype, device=input.device))
+        out = nn_kernels.layer_norm(grouped, *identity, axes=(2,), eps=eps).reshape(input.shape)
+    else:
+        mean = grouped.mean(2, keepdim=True)
+        centered = grouped - mean
+        var = (centered * centered).mean(2, keepdim=True)
+        out = (centered * math.rsqrt(var + eps)).reshape(input.shape)
     return _affine(out, weight, bias, _channel_shape(input))
 
 
