@@ -286,10 +286,15 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
             f"[*, {', '.join(map(str, shape))}], but got input of size {list(input.shape)}"
         )
     axes = tuple(range(input.ndim - len(shape), input.ndim))
-    if (weight is not None and bias is not None and input.is_floating_point()
-            and input.dtype == weight.dtype == bias.dtype
-            and tuple(weight.shape) == tuple(bias.shape) == shape):
-        # the usual affine LayerNorm: one fused primitive (ops/nn_kernels.py)
+    if input.is_floating_point() and all(
+            p is None or (p.dtype == input.dtype and tuple(p.shape) == shape)
+            for p in (weight, bias)):
+        # one fused primitive (ops/nn_kernels.py); a missing weight or bias is the identity's
+        # ones or zeros, whose gradients are not wanted and so not computed
+        if weight is None:
+            weight = creation.ones(*shape, dtype=input.dtype, device=input.device)
+        if bias is None:
+            bias = creation.zeros(*shape, dtype=input.dtype, device=input.device)
         out = nn_kernels.layer_norm(input, weight, bias, axes=axes, eps=eps)
         return out if kernels.is_contiguous(_backend.namespace_of(out._data), out._data) else out.clone()
     mean = input.mean(axes, keepdim=True)
