@@ -281,11 +281,18 @@ def test_transpose_into_overlapping_operands() -> None:
 def test_erf_without_scipy_matches_the_vectorised_one(monkeypatch):
     # SciPy is optional: without it erf goes element by element through math.erf
     x = np.random.default_rng(0).standard_normal(1000) * 3
-    with_scipy = kernels._find_numpy_erf()(x)
-    monkeypatch.setitem(sys.modules, "scipy.special", None)  # import fails
-    without = kernels._find_numpy_erf()(x)
+    assert kernels._optional("scipy.special") is not None
+    with_scipy = kernels.erf(np, x)
+    monkeypatch.setitem(kernels._OPTIONAL, "scipy.special", None)  # as if not installed
+    without = kernels.erf(np, x)
     np.testing.assert_allclose(without, with_scipy, rtol=1e-15, atol=1e-16)
-    assert kernels._find_numpy_erf()(np.float32(0.5) * np.ones((), np.float32)).dtype == np.float32
+    assert kernels.erf(np, np.float32(0.5) * np.ones((), np.float32)).dtype == np.float32
+
+
+def test_optional_module_is_none_when_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "no_such_module_here", None)  # import fails
+    monkeypatch.setattr(kernels, "_OPTIONAL", {})
+    assert kernels._optional("no_such_module_here") is None
 
 
 @pytest.mark.parametrize("index_shape", [(4000,), (50, 80)])
@@ -303,7 +310,7 @@ def test_index_add_by_sparse_product_is_add_at(index_shape, dtype):
 
 
 def test_index_add_without_scipy_takes_add_at(monkeypatch):
-    monkeypatch.setattr(kernels, "_SPARSE_ROWS", [None])
+    monkeypatch.setitem(kernels._OPTIONAL, "scipy.sparse", None)  # as if not installed
     index = np.arange(5000) % 7
     values = np.ones((5000, 8), np.float32)
     assert kernels.index_add(np, (7, 8), index, values)[0, 0] == 715

@@ -24,7 +24,7 @@ import numpy as np
 from .. import _backend
 from ..ops import math, nn_kernels
 from ..ops.creation import zeros
-from ..ops.kernels import CONV_DTYPES, windows_out
+from ..ops.kernels import BLAS_DTYPES, windows_out
 from ..ops.shape import cat, pad
 from ..tensor import Tensor, _wrap
 
@@ -342,7 +342,7 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
         out = nn_kernels.max_pool(x, kernel_size=kernel, size=(h, w))
         return out.squeeze(0) if unbatched else out
     data = x._data
-    if (not return_indices and type(data) is np.ndarray and data.dtype in CONV_DTYPES
+    if (not return_indices and type(data) is np.ndarray and data.dtype in BLAS_DTYPES
             and not np.isnan(data).any()):
         # overlapping or padded windows on NumPy: running maxima over strided views
         out = nn_kernels.max_pool_windows(x, kernel_size=kernel, stride=step,

@@ -15,7 +15,6 @@ import glob
 import importlib
 import math
 import os
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -189,33 +188,30 @@ def power(xp: Any, x: Any, exponent: Any) -> Any:
 
 
 _erf_scalar = np.frompyfunc(math.erf, 1, 1)
-_numpy_erf: list = []  # the NumPy erf in use, found on the first call
+_OPTIONAL: dict = {}  # module name -> the module, or None when it is not installed
 
 
-def _find_numpy_erf() -> Callable:
-    """SciPy's vectorised erf for float16/32/64 when SciPy is installed (33 against 230 ms
-    for 2M floats, its float64 results within 5e-16 of math.erf's), else math.erf element
-    by element (exact to float64; frompyfunc gives an object array, or a bare Python float
-    for a 0-d input)."""
-    try:
-        from scipy.special import erf as vectorised
-    except ImportError:
-        vectorised = None
-
-    def numpy_erf(x: np.ndarray) -> np.ndarray:
-        if vectorised is not None and x.dtype.kind == "f":
-            return np.asarray(vectorised(x), dtype=x.dtype)
-        return np.asarray(_erf_scalar(x), dtype=x.dtype)
-
-    return numpy_erf
+def _optional(module: str) -> Any:
+    """An optional dependency's module (SciPy's), imported on first use; None without it."""
+    if module not in _OPTIONAL:
+        try:
+            _OPTIONAL[module] = importlib.import_module(module)
+        except ImportError:
+            _OPTIONAL[module] = None
+    return _OPTIONAL[module]
 
 
 def erf(xp: Any, x: Any) -> Any:
     """The error function, elementwise (backend-specific: BACKEND_SPECIFIC)."""
     if xp is np:
-        if not _numpy_erf:
-            _numpy_erf.append(_find_numpy_erf())
-        return _numpy_erf[0](x)
+        # SciPy's vectorised erf for float16/32/64 (33 against 230 ms for 2M values, its
+        # float64 results within 5e-16 of math.erf's); without SciPy math.erf element by
+        # element (exact to float64; frompyfunc gives an object array, or a bare Python float
+        # for a 0-d input)
+        special = _optional("scipy.special")
+        if special is not None and x.dtype.kind == "f":
+            return np.asarray(special.erf(x), dtype=x.dtype)
+        return np.asarray(_erf_scalar(x), dtype=x.dtype)
     if _is_cupy(xp):
         return _cupy("cupyx.scipy.special").erf(x)
     raise MissingKernel("erf", xp)
@@ -327,7 +323,6 @@ def advanced_index(xp: Any, x: Any, index: Any) -> Any:
     raise MissingKernel("advanced_index", xp)
 
 
-_SPARSE_ROWS: list = []  # scipy.sparse.csr_matrix, or None without SciPy: found on first use
 # below this many values np.add.at's single call costs less than building the sparse matrix
 _SPARSE_MIN_SIZE = 1 << 14
 
@@ -341,24 +336,18 @@ def _rows_added(shape: tuple, index: Any, values: Any) -> Any:
     if type(index) is tuple and len(index) == 1:
         index = index[0]
     if (type(index) is not np.ndarray or index.dtype.kind not in "iu" or not shape
-            or values.dtype not in CONV_DTYPES or values.size < _SPARSE_MIN_SIZE
+            or values.dtype not in BLAS_DTYPES or values.size < _SPARSE_MIN_SIZE
             or values.shape != index.shape + tuple(shape[1:])):
         return None
-    if not _SPARSE_ROWS:
-        try:
-            from scipy.sparse import csr_matrix
-        except ImportError:
-            csr_matrix = None
-        _SPARSE_ROWS.append(csr_matrix)
-    csr_matrix = _SPARSE_ROWS[0]
+    sparse = _optional("scipy.sparse")
     rows, count = shape[0], index.size
-    if csr_matrix is None or count == 0:
+    if sparse is None or count == 0:
         return None
     positions = index.reshape(-1)
     if positions.min() < -rows or positions.max() >= rows:
         return None  # np.add.at raises PyTorch's IndexError
     positions = np.where(positions < 0, positions + rows, positions)
-    picks = csr_matrix((np.ones(count, dtype=values.dtype), (positions, np.arange(count))),
+    picks = sparse.csr_matrix((np.ones(count, dtype=values.dtype), (positions, np.arange(count))),
                        shape=(rows, count))
     return np.asarray(picks @ values.reshape(count, -1)).reshape(shape)
 
@@ -607,6 +596,8 @@ _GER = _blas("ger", lambda scalar: [ctypes.c_int, _INT, _INT, scalar, _POINTER, 
 _GEMV = _blas("gemv", lambda scalar: [ctypes.c_int, ctypes.c_int, _INT, _INT, scalar, _POINTER,
                                       _INT, _POINTER, _INT, scalar, _POINTER, _INT])
 _ROW_MAJOR, _NO_TRANS, _TRANSPOSE = 101, 111, 112
+# the dtypes NumPy's BLAS computes in (the fast kernels' paths; others take NumPy's)
+BLAS_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 # ------------------------------------------------------------------ convolution
@@ -614,7 +605,6 @@ _ROW_MAJOR, _NO_TRANS, _TRANSPOSE = 101, 111, 112
 # out with the batch side by side, the weight's gradient one product over the batch, and
 # for stride 1 the input's gradient without col2im, whose adds along rows of ow values took
 # 15 of the CNN step's ~100 ms on one thread; benchmarks/NOTES.md §27)
-CONV_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _CONV_BLOCK = 8192  # columns per block of the input gradient's products
 
 
@@ -1084,9 +1074,9 @@ def pool_max_windows(x: Any, kernel_size: tuple, stride: tuple, padding: tuple,
     """Max pooling over any windows of a NumPy (N, C, H, W) array without NaN (stride,
     padding with -inf as ((top, bottom), (left, right)), dilation): ``(maxima, the tap of
     each window's first maximum)``, as pool_max: running maxima over the taps' strided views,
-    a later tap taken only where strictly larger (PyTorch's first maximum). For
-    overlapping windows (3x3, stride 2: 57 against 18 ms in PyTorch through im2col, argmax
-    and a select; NOTES §40)."""
+    a later tap taken only where strictly larger (PyTorch's first maximum). 3x3 windows at
+    stride 2: 14.8 ms forward + backward where im2col, argmax and a select took 57 (PyTorch
+    18.4; NOTES §40)."""
     padded = pad(np, x, ((0, 0), (0, 0)) + tuple(padding), -np.inf) if any(
         p for pair in padding for p in pair) else x
     taps = _window_taps(padded, kernel_size, stride, dilation, out_size)
@@ -1167,7 +1157,7 @@ def _mean_of_products(a: Any, b: Any, axes: tuple) -> Any:
     """``mean(a * b)`` over the trailing ``axes``, keepdims, without the product's array:
     one einsum over rows (layer norm's variance and its gradient's projection) for float32
     and float64; other dtypes keep np.mean, which sums half floats in float32."""
-    if a.dtype not in CONV_DTYPES:
+    if a.dtype not in BLAS_DTYPES:
         return np.mean(a * b, axis=axes, keepdims=True)
     rows = math.prod(a.shape[:a.ndim - len(axes)])
     flat_a, flat_b = a.reshape(rows, -1), b.reshape(rows, -1)
@@ -1190,10 +1180,12 @@ def layer_norm_backward(grad: Any, weight: Any, xhat: Any, rstd: Any, axes: tupl
         dx -= dx.mean(axis=axes, keepdims=True)
         dx -= xhat * projection
         dx *= rstd
+    if not (needs[1] or needs[2]):
+        return dx, dweight, dbias
     # the parameters' gradients as sums over rows: einsum and BLAS gemv, no product array
     rows = math.prod(grad.shape[:len(leading)])
     flat_grad = grad.reshape(rows, -1)
-    if needs[1] and grad.dtype in CONV_DTYPES:
+    if needs[1] and grad.dtype in BLAS_DTYPES:
         dweight = np.einsum("ij,ij->j", flat_grad, xhat.reshape(rows, -1)).reshape(weight.shape)
     elif needs[1]:
         dweight = (grad * xhat).sum(axis=leading)
@@ -1245,35 +1237,31 @@ def add_to_rows(out: Any, vector: Any) -> None:
                 vector.ctypes.data, 1, out.ctypes.data, columns)
 
 
-def row_sums(a: np.ndarray) -> np.ndarray:
-    """The sums along the rows of 2-D NumPy ``a`` (``a.sum(axis=1)``).
-
-    For float32/float64 through BLAS gemv, ``a ones``, on all cores: 0.28 against 0.48 ms
-    for conv2's gradient rows (64, 36864) float32. The additions run in another order than
-    NumPy's pairwise sum; the result agrees to float rounding.
-    """
-    routines = _ROW_ROUTINES.get(a.dtype)
+def _gemv_sums(a: Any, axis: int) -> Any:
+    """The sums of 2-D NumPy float32/float64 ``a`` along ``axis`` as BLAS gemv with a vector
+    of ones, on all cores (``a ones`` for rows, ``a^T ones`` for columns); None for other
+    arrays, where the caller sums with NumPy. The additions run in another order than
+    NumPy's pairwise sum; the result agrees to float rounding."""
+    routines = _ROW_ROUTINES.get(a.dtype) if type(a) is np.ndarray else None
     if routines is None or not _blas_matrix(a):
-        return a.sum(axis=1)
+        return None
     rows, columns = a.shape
-    sums = np.empty(rows, dtype=a.dtype)
-    routines[1](_ROW_MAJOR, _NO_TRANS, rows, columns, 1.0, a.ctypes.data, columns,
-                _ones(a.dtype, columns).ctypes.data, 1, 0.0, sums.ctypes.data, 1)
+    sums = np.empty(a.shape[1 - axis], dtype=a.dtype)
+    routines[1](_ROW_MAJOR, _NO_TRANS if axis == 1 else _TRANSPOSE, rows, columns, 1.0,
+                a.ctypes.data, columns, _ones(a.dtype, a.shape[axis]).ctypes.data, 1, 0.0,
+                sums.ctypes.data, 1)
     return sums
+
+
+def row_sums(a: np.ndarray) -> np.ndarray:
+    """The sums along the rows of 2-D NumPy ``a`` (``a.sum(axis=1)``), by BLAS gemv where it
+    can: 0.28 against 0.48 ms for conv2's gradient rows (64, 36864) float32."""
+    sums = _gemv_sums(a, 1)
+    return a.sum(axis=1) if sums is None else sums
 
 
 def column_sums(xp: Any, a: Any) -> Any:
-    """The sum of 2-D ``a``'s rows (``xp.sum(a, axis=0)``).
-
-    On NumPy float32/float64 through BLAS gemv, ``a^T ones``, on all cores: 0.016 against
-    0.068 ms for (1024, 512) float32. The order of the additions differs from NumPy's
-    pairwise sum; the result agrees to float rounding.
-    """
-    routines = _ROW_ROUTINES.get(a.dtype) if type(a) is np.ndarray else None
-    if routines is None or not _blas_matrix(a):
-        return xp.sum(a, axis=0)
-    rows, columns = a.shape
-    sums = np.empty(columns, dtype=a.dtype)
-    routines[1](_ROW_MAJOR, _TRANSPOSE, rows, columns, 1.0, a.ctypes.data, columns,
-                _ones(a.dtype, rows).ctypes.data, 1, 0.0, sums.ctypes.data, 1)
-    return sums
+    """The sum of 2-D ``a``'s rows (``xp.sum(a, axis=0)``), by BLAS gemv on NumPy where it
+    can: 0.016 against 0.068 ms for (1024, 512) float32."""
+    sums = _gemv_sums(a, 0)
+    return xp.sum(a, axis=0) if sums is None else sums

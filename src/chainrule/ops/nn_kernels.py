@@ -400,7 +400,7 @@ def _(xp, tangents, inputs, out, p):
 
 def _conv_fast(x, groups):
     """Whether kernels.conv2d (NumPy, one group, float32/float64) runs this convolution."""
-    return groups == 1 and type(x) is np.ndarray and x.dtype in kernels.CONV_DTYPES
+    return groups == 1 and type(x) is np.ndarray and x.dtype in kernels.BLAS_DTYPES
 
 
 def _windows(x_shape, weight_shape, stride, padding, dilation):
